@@ -1,0 +1,76 @@
+// swift-tools-version: 6.1
+//
+// zlabel: read and rewrite ZFS vdev labels inside raw disk images and block devices, and turn such an
+// image into an Amazon EC2 AMI.
+//
+// Modules are split by what they may touch (see README.md, "Architecture"):
+//   NVList          XDR nvlist codec; knows nothing of ZFS
+//   ZFSChecksum     label SHA-256 with the offset verifier, fletcher2/4
+//   ZFSLabel        labels, uberblocks, configs, edit plans (pure: bytes in, values out)
+//   DiskPartitions  MBR, GPT and SMI/VTOC tables (pure)
+//   ZFSImage        the only module that opens files and devices
+//   ZLabel          umbrella: everything above, and nothing that speaks HTTP
+//   zlabel          the command line; holds no logic
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "zlabel",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "ZLabel", targets: ["ZLabel"]),
+        .library(name: "NVList", targets: ["NVList"]),
+        .executable(name: "zlabel", targets: ["zlabel"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+    ],
+    targets: [
+        // MARK: label side (no HTTP anywhere below ZLabel)
+        .target(name: "NVList", swiftSettings: strict),
+        .target(
+            name: "ZFSChecksum",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
+        .target(name: "ZFSLabel", dependencies: ["NVList", "ZFSChecksum"], swiftSettings: strict),
+        .target(name: "DiskPartitions", swiftSettings: strict),
+        .target(name: "BootTargets", swiftSettings: strict),
+        .target(
+            name: "ZFSImage",
+            dependencies: [
+                "ZFSLabel", "DiskPartitions",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "ZLabel",
+            dependencies: ["NVList", "ZFSChecksum", "ZFSLabel", "DiskPartitions", "BootTargets", "ZFSImage"],
+            swiftSettings: strict
+        ),
+
+        // MARK: command line
+        .executableTarget(
+            name: "zlabel",
+            dependencies: [
+                "ZLabel",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+
+        // MARK: tests
+        .testTarget(name: "NVListTests", dependencies: ["NVList"], swiftSettings: strict),
+        .testTarget(name: "ZFSChecksumTests", dependencies: ["ZFSChecksum"], swiftSettings: strict),
+        .testTarget(name: "DiskPartitionsTests", dependencies: ["DiskPartitions"], swiftSettings: strict),
+        .testTarget(name: "BootTargetsTests", dependencies: ["BootTargets"], swiftSettings: strict),
+    ]
+)

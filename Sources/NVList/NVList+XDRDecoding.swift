@@ -1,0 +1,266 @@
+/// The 4-byte header in front of a packed nvlist stream.
+public struct NVStreamHeader: Sendable, Hashable {
+    /// Byte order of the host that packed the list. XDR itself is always big-endian; libnvpair records the
+    /// writer's order anyway (1 = little, 0 = big), so an exact re-encoding keeps it.
+    public var hostByteOrder: NVByteOrder
+
+    public init(hostByteOrder: NVByteOrder) { self.hostByteOrder = hostByteOrder }
+}
+
+/// A byte order.
+public enum NVByteOrder: Sendable, Hashable {
+    case little
+    case big
+}
+
+/// The result of decoding a packed stream: the list, its header, and how many bytes it occupied.
+public struct NVDecodedStream: Sendable, Hashable {
+    public var list: NVList
+    public var header: NVStreamHeader
+    /// Bytes from the start of the header to the end of the top-level terminator.
+    public var byteCount: Int
+}
+
+extension NVList {
+    /// The deepest nesting of lists the decoder accepts.
+    public static let maximumDepth = 64
+
+    /// Decodes a packed XDR nvlist (`nvlist_unpack`) that starts at the first byte of `bytes`; bytes after
+    /// the list's terminator are ignored, as in a label's 112 KiB area.
+    ///
+    /// The decoder checks what libnvpair checks (version, types, element counts, `decode_size`, unique names)
+    /// and also that `encode_size` is what libnvpair would have written, which boot loaders rely on to skip
+    /// pairs.
+    ///
+    /// - Throws: ``NVListError`` with the byte offset and the pair being read.
+    public static func decode(xdr bytes: [UInt8]) throws(NVListError) -> NVDecodedStream {
+        guard bytes.count >= 4 else {
+            throw NVListError(.truncated, offset: 0, context: "",
+                              detail: "stream is \(bytes.count) bytes, shorter than its 4-byte header")
+        }
+        guard bytes[0] == 1 else {
+            throw NVListError(.unsupportedEncoding, offset: 0, context: "",
+                              detail: "encoding byte is \(bytes[0]), not 1 (NV_ENCODE_XDR)")
+        }
+        let header = NVStreamHeader(hostByteOrder: bytes[1] == 0 ? .big : .little)
+        var reader = XDRReader(bytes, from: 4, to: bytes.count)
+        let (list, slack) = try decodeBody(&reader, depth: 0, context: "")
+        return NVDecodedStream(list: list, header: header, byteCount: reader.position + slack)
+    }
+
+    /// Decodes an embedded list body; also returns its *slack*: the bytes libnvpair counts in sizes but does
+    /// not write (4 for every empty array with a count word, at any depth).
+    static func decodeBody(_ r: inout XDRReader, depth: Int, context: String) throws(NVListError) -> (NVList, Int) {
+        guard depth < maximumDepth else {
+            throw NVListError(.tooDeep, offset: r.position, context: context,
+                              detail: "lists are nested more than \(maximumDepth) deep")
+        }
+        let versionAt = r.position
+        let version = try r.readInt32("the list version", context: context)
+        guard version == 0 else {
+            throw NVListError(.unsupportedVersion, offset: versionAt, context: context,
+                              detail: "list version is \(version), not 0")
+        }
+        let flags = Flags(rawValue: try r.readUInt32("the list flags", context: context))
+        var pairs: [NVPair] = []
+        var seen = Set<String>()
+        var seenTyped = Set<NVTypedName>()
+        var slack = 0
+        while true {
+            let start = r.position
+            let encodeSize = try r.readInt32("a pair's encode_size", context: context)
+            let decodeSize = try r.readInt32("a pair's decode_size", context: context)
+            if encodeSize == 0 && decodeSize == 0 { break }
+            let (pair, pairSlack) = try decodePair(&r, start: start, depth: depth, context: context)
+            let name = pair.name
+            let here = context.isEmpty ? name : "\(context).\(name)"
+            let expectedEncode = r.position - start + pairSlack
+            slack += pairSlack
+            guard Int(encodeSize) == expectedEncode else {
+                throw NVListError(.sizeMismatch, offset: start, context: here,
+                                  detail: "encode_size is \(encodeSize) but the pair takes \(expectedEncode)")
+            }
+            guard Int(decodeSize) == pair.decodedSize else {
+                throw NVListError(.sizeMismatch, offset: start + 4, context: here,
+                                  detail: "decode_size is \(decodeSize) but libnvpair computes \(pair.decodedSize)")
+            }
+            if flags.contains(.uniqueNameAndType) {
+                guard seenTyped.insert(NVTypedName(name: name, type: pair.value.type)).inserted else {
+                    throw NVListError(.duplicateName, offset: start, context: here,
+                                      detail: "name and type occur twice in a list flagged NV_UNIQUE_NAME_TYPE")
+                }
+            } else if flags.contains(.uniqueName) {
+                guard seen.insert(name).inserted else {
+                    throw NVListError(.duplicateName, offset: start, context: here,
+                                      detail: "name occurs twice in a list flagged NV_UNIQUE_NAME")
+                }
+            }
+            pairs.append(pair)
+        }
+        return (NVList(flags: flags, pairs: pairs), slack)
+    }
+
+    private static func decodePair(_ r: inout XDRReader, start: Int, depth: Int, context: String)
+        throws(NVListError) -> (NVPair, Int)
+    {
+        let nameAt = r.position
+        let nameLength = try r.readUInt32("a pair's name length", context: context)
+        guard nameLength > 0, nameLength <= r.remaining else {
+            throw NVListError(.sizeMismatch, offset: nameAt, context: context,
+                              detail: "name length \(nameLength) is zero or runs past the stream (\(r.remaining) left)")
+        }
+        let rawName = try r.readOpaque(count: Int(nameLength), "a pair name", context: context)
+        let name = try XDRReader.string(rawName, at: nameAt + 4, "a pair name", context: context)
+        let here = context.isEmpty ? name : "\(context).\(name)"
+        let typeAt = r.position
+        let rawType = try r.readInt32("the type", context: here)
+        guard let type = NVDataType(rawValue: rawType) else {
+            throw NVListError(.unknownType, offset: typeAt, context: here, detail: "type \(rawType) is not a libnvpair type")
+        }
+        let countAt = r.position
+        let nelem = try r.readInt32("the element count", context: here)
+        let (value, slack) = try decodeValue(&r, type: type, nelem: nelem, countAt: countAt, depth: depth, context: here)
+        return (NVPair(name, value), slack)
+    }
+
+    private static func decodeValue(
+        _ r: inout XDRReader, type: NVDataType, nelem: Int32, countAt: Int, depth: Int, context: String
+    ) throws(NVListError) -> (NVValue, Int) {
+        let value: NVValue
+        switch type {
+        case .nvlist:
+            guard nelem == 1 else {
+                throw NVListError(.badElementCount, offset: countAt, context: context,
+                                  detail: "element count \(nelem) is not 1 for type \(type)")
+            }
+            let (list, slack) = try decodeBody(&r, depth: depth + 1, context: context)
+            return (.nvlist(list), slack)
+        case .nvlistArray:
+            guard nelem >= 0, Int(nelem) <= r.remaining / 16 else {
+                throw NVListError(.badElementCount, offset: countAt, context: context,
+                                  detail: "element count \(nelem) does not fit the \(r.remaining) bytes left for type \(type)")
+            }
+            var out: [NVList] = []
+            out.reserveCapacity(Int(nelem))
+            var slack = 0
+            for i in 0..<Int(nelem) {
+                let (list, s) = try decodeBody(&r, depth: depth + 1, context: "\(context)[\(i)]")
+                out.append(list)
+                slack += s
+            }
+            return (.nvlistArray(out), slack)
+        default:
+            value = try decodeScalarOrArray(&r, type: type, nelem: nelem, countAt: countAt, context: context)
+        }
+        return (value, value.hasCountWord && value.elementCount == 0 ? 4 : 0)
+    }
+
+    private static func decodeScalarOrArray(
+        _ r: inout XDRReader, type: NVDataType, nelem: Int32, countAt: Int, context: String
+    ) throws(NVListError) -> NVValue {
+        func badCount(_ why: String) -> NVListError {
+            NVListError(.badElementCount, offset: countAt, context: context,
+                        detail: "element count \(nelem) \(why) for type \(type)")
+        }
+        // Scalars hold exactly one element, a boolean flag none.
+        switch type {
+        case .boolean:
+            guard nelem == 0 else { throw badCount("is not 0") }
+            return .boolean
+        case .byte, .int8, .uint8, .int16, .uint16, .int32, .uint32, .int64, .uint64, .hrtime, .double, .string,
+            .nvlist, .booleanValue:
+            guard nelem == 1 else { throw badCount("is not 1") }
+        default:
+            guard nelem >= 0 else { throw badCount("is negative") }
+            // Every element takes at least 4 stream bytes (a byte array: 1), so a count the stream cannot hold
+            // is refused before anything is allocated.
+            let minimum = type == .byteArray ? 1 : (type == .nvlistArray ? 16 : 4)
+            guard Int(nelem) <= r.remaining / minimum else { throw badCount("cannot fit in the \(r.remaining) bytes left") }
+        }
+        let n = Int(nelem)
+        switch type {
+        case .boolean: return .boolean
+        case .booleanValue: return .booleanValue(try readBool(&r, context: context))
+        case .byte: return .byte(UInt8(truncatingIfNeeded: try r.readUInt32("a byte", context: context)))
+        case .int8: return .int8(Int8(truncatingIfNeeded: try r.readInt32("an int8", context: context)))
+        case .uint8: return .uint8(UInt8(truncatingIfNeeded: try r.readUInt32("a uint8", context: context)))
+        case .int16: return .int16(Int16(truncatingIfNeeded: try r.readInt32("an int16", context: context)))
+        case .uint16: return .uint16(UInt16(truncatingIfNeeded: try r.readUInt32("a uint16", context: context)))
+        case .int32: return .int32(try r.readInt32("an int32", context: context))
+        case .uint32: return .uint32(try r.readUInt32("a uint32", context: context))
+        case .int64: return .int64(Int64(bitPattern: try r.readUInt64("an int64", context: context)))
+        case .uint64: return .uint64(try r.readUInt64("a uint64", context: context))
+        case .hrtime: return .hrtime(Int64(bitPattern: try r.readUInt64("an hrtime", context: context)))
+        case .double: return .double(Double(bitPattern: try r.readUInt64("a double", context: context)))
+        case .string: return .string(try r.readString("the string value", context: context))
+        case .byteArray: return .byteArray(Array(try r.readOpaque(count: n, "a byte array", context: context)))
+        case .int8Array:
+            return .int8Array(try readWords(&r, n, context) { Int8(truncatingIfNeeded: Int32(bitPattern: $0)) })
+        case .uint8Array: return .uint8Array(try readWords(&r, n, context) { UInt8(truncatingIfNeeded: $0) })
+        case .int16Array:
+            return .int16Array(try readWords(&r, n, context) { Int16(truncatingIfNeeded: Int32(bitPattern: $0)) })
+        case .uint16Array: return .uint16Array(try readWords(&r, n, context) { UInt16(truncatingIfNeeded: $0) })
+        case .int32Array: return .int32Array(try readWords(&r, n, context) { Int32(bitPattern: $0) })
+        case .uint32Array: return .uint32Array(try readWords(&r, n, context) { $0 })
+        case .booleanArray:
+            try readCount(&r, n, context)
+            var out: [Bool] = []
+            out.reserveCapacity(n)
+            for _ in 0..<n { out.append(try readBool(&r, context: context)) }
+            return .booleanArray(out)
+        case .int64Array, .uint64Array:
+            try readCount(&r, n, context)
+            guard n <= r.remaining / 8 else { throw badCount("cannot fit in the \(r.remaining) bytes left") }
+            var out: [UInt64] = []
+            out.reserveCapacity(n)
+            for _ in 0..<n { out.append(try r.readUInt64("an array element", context: context)) }
+            return type == .uint64Array ? .uint64Array(out) : .int64Array(out.map { Int64(bitPattern: $0) })
+        case .stringArray:
+            var out: [String] = []
+            out.reserveCapacity(n)
+            for i in 0..<n { out.append(try r.readString("string \(i)", context: context)) }
+            return .stringArray(out)
+        case .nvlist, .nvlistArray:
+            preconditionFailure("nested lists are decoded by decodeValue")
+        }
+    }
+
+    /// Reads the count word that precedes a non-empty array of 4- or 8-byte elements and checks it.
+    private static func readCount(_ r: inout XDRReader, _ n: Int, _ context: String) throws(NVListError) {
+        guard n > 0 else { return }  // libnvpair writes no count word for an empty array
+        let at = r.position
+        let count = try r.readUInt32("an array count", context: context)
+        guard count == UInt32(n) else {
+            throw NVListError(.sizeMismatch, offset: at, context: context,
+                              detail: "array count word is \(count) but the element count is \(n)")
+        }
+    }
+
+    private static func readWords<T>(_ r: inout XDRReader, _ n: Int, _ context: String, _ convert: (UInt32) -> T)
+        throws(NVListError) -> [T]
+    {
+        try readCount(&r, n, context)
+        guard n <= r.remaining / 4 else {
+            throw NVListError(.badElementCount, offset: r.position, context: context,
+                              detail: "\(n) elements cannot fit in the \(r.remaining) bytes left")
+        }
+        var out: [T] = []
+        out.reserveCapacity(n)
+        for _ in 0..<n { out.append(convert(try r.readUInt32("an array element", context: context))) }
+        return out
+    }
+
+    private static func readBool(_ r: inout XDRReader, context: String) throws(NVListError) -> Bool {
+        let at = r.position
+        switch try r.readInt32("a boolean", context: context) {
+        case 0: return false
+        case 1: return true
+        case let v: throw NVListError(.badBoolean, offset: at, context: context, detail: "boolean holds \(v), not 0 or 1")
+        }
+    }
+}
+
+private struct NVTypedName: Hashable {
+    var name: String
+    var type: NVDataType
+}

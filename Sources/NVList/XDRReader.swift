@@ -1,0 +1,94 @@
+/// A forward-only, bounds-checked reader of big-endian XDR words over a byte array.
+struct XDRReader {
+    let bytes: [UInt8]
+    private(set) var position: Int
+    let end: Int
+
+    init(_ bytes: [UInt8], from start: Int, to end: Int) {
+        self.bytes = bytes
+        self.position = start
+        self.end = end
+    }
+
+    var remaining: Int { end - position }
+
+    @inline(__always)
+    mutating func readUInt32(_ what: @autoclosure () -> String, context: @autoclosure () -> String)
+        throws(NVListError) -> UInt32
+    {
+        guard remaining >= 4 else {
+            throw NVListError(.truncated, offset: position, context: context(),
+                              detail: "stream ends inside \(what()) (4 bytes needed, \(remaining) left)")
+        }
+        var v: UInt32 = 0
+        bytes.withUnsafeBufferPointer { p in
+            v = UInt32(bigEndian: UnsafeRawPointer(p.baseAddress! + position).loadUnaligned(as: UInt32.self))
+        }
+        position += 4
+        return v
+    }
+
+    @inline(__always)
+    mutating func readInt32(_ what: @autoclosure () -> String, context: @autoclosure () -> String)
+        throws(NVListError) -> Int32
+    {
+        Int32(bitPattern: try readUInt32(what(), context: context()))
+    }
+
+    @inline(__always)
+    mutating func readUInt64(_ what: @autoclosure () -> String, context: @autoclosure () -> String)
+        throws(NVListError) -> UInt64
+    {
+        guard remaining >= 8 else {
+            throw NVListError(.truncated, offset: position, context: context(),
+                              detail: "stream ends inside \(what()) (8 bytes needed, \(remaining) left)")
+        }
+        var v: UInt64 = 0
+        bytes.withUnsafeBufferPointer { p in
+            v = UInt64(bigEndian: UnsafeRawPointer(p.baseAddress! + position).loadUnaligned(as: UInt64.self))
+        }
+        position += 8
+        return v
+    }
+
+    /// Reads `count` bytes and skips the XDR padding to the next multiple of 4.
+    mutating func readOpaque(count: Int, _ what: @autoclosure () -> String, context: @autoclosure () -> String)
+        throws(NVListError) -> ArraySlice<UInt8>
+    {
+        let padded = (count &+ 3) & ~3
+        guard count >= 0, padded >= count, remaining >= padded else {
+            throw NVListError(.truncated, offset: position, context: context(),
+                              detail: "stream ends inside \(what()) (\(count) bytes needed, \(remaining) left)")
+        }
+        let slice = bytes[position..<(position + count)]
+        position += padded
+        return slice
+    }
+
+    /// Reads an XDR string (`uint32` length, bytes, padding) as UTF-8 without NUL.
+    mutating func readString(_ what: @autoclosure () -> String, context: @autoclosure () -> String)
+        throws(NVListError) -> String
+    {
+        let at = position
+        let length = try readUInt32("the length of \(what())", context: context())
+        guard length <= remaining else {
+            throw NVListError(.sizeMismatch, offset: at, context: context(),
+                              detail: "\(what()) claims \(length) bytes but only \(remaining) remain")
+        }
+        let raw = try readOpaque(count: Int(length), what(), context: context())
+        return try Self.string(raw, at: at + 4, what(), context: context())
+    }
+
+    static func string(_ raw: ArraySlice<UInt8>, at offset: Int, _ what: @autoclosure () -> String,
+                       context: @autoclosure () -> String) throws(NVListError) -> String
+    {
+        if let nul = raw.firstIndex(of: 0) {
+            throw NVListError(.badString, offset: offset + (nul - raw.startIndex), context: context(),
+                              detail: "\(what()) contains a NUL byte")
+        }
+        guard let s = String(validating: raw, as: UTF8.self) else {
+            throw NVListError(.badString, offset: offset, context: context(), detail: "\(what()) is not valid UTF-8")
+        }
+        return s
+    }
+}

@@ -1,0 +1,44 @@
+/// A failure to open, read, write or flush an image, naming the file and the byte offset.
+public struct ImageError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// What went wrong.
+    public enum Code: Sendable, Hashable {
+        /// The file or device could not be opened.
+        case open
+        /// Its size could not be found.
+        case size
+        /// A read failed or came back short.
+        case read
+        /// A write failed or was short.
+        case write
+        /// Flushing to stable storage failed.
+        case flush
+        /// The device is mounted or held open exclusively by someone else.
+        case busy
+        /// The request does not fit the image (past its end, or a region that cannot hold a vdev).
+        case range
+    }
+
+    public var code: Code
+    /// The image's path.
+    public var path: String
+    /// The byte offset of the failed operation, when there is one.
+    public var offset: UInt64?
+    /// The system error number, when there is one.
+    public var errno: Int32?
+    /// A sentence saying what failed.
+    public var message: String
+
+    public init(_ code: Code, path: String, offset: UInt64? = nil, errno: Int32? = nil, message: String) {
+        self.code = code
+        self.path = path
+        self.offset = offset
+        self.errno = errno
+        self.message = message
+    }
+
+    public var description: String {
+        var s = "\(path): \(message)"
+        if let offset { s += " at byte \(offset) (0x\(String(offset, radix: 16)))" }
+        return s
+    }
+}

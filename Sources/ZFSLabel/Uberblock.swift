@@ -1,0 +1,121 @@
+public import ZFSChecksum
+
+/// An uberblock (`struct uberblock`, include/sys/uberblock_impl.h): the root of a pool's block tree as of
+/// one transaction group. Each label keeps a ring of them; the pool's state is the best valid one found
+/// over every label of every leaf.
+public struct Uberblock: Sendable, Hashable {
+    /// `UBERBLOCK_MAGIC`.
+    public static let magicValue: UInt64 = 0x00ba_b10c
+    /// `MMP_MAGIC`: written by every OpenZFS since 0.7.
+    public static let mmpMagicValue: UInt64 = 0xa11c_ea11
+    /// Bytes of the structure (216); the rest of a slot is zero up to its embedded checksum.
+    public static let structSize = 216
+
+    /// The byte order the uberblock was written in.
+    public var byteOrder: ByteOrder
+    /// SPA version (`ub_version`); 5000 is a feature-flags pool.
+    public var version: UInt64
+    /// The transaction group it describes (`ub_txg`).
+    public var txg: UInt64
+    /// Sum of all vdev guids (`ub_guid_sum`), used to detect missing devices.
+    public var guidSum: UInt64
+    /// Seconds since the epoch, UTC (`ub_timestamp`).
+    public var timestamp: UInt64
+    /// The 16 words of the MOS block pointer (`ub_rootbp`), in host order.
+    public var rootBlockPointer: [UInt64]
+    /// Highest SPA version the writer supported (`ub_software_version`).
+    public var softwareVersion: UInt64
+    /// `ub_mmp_magic`, `ub_mmp_delay`, `ub_mmp_config`: multihost protection.
+    public var mmpMagic: UInt64, mmpDelay: UInt64, mmpConfig: UInt64
+    /// `ub_checkpoint_txg`.
+    public var checkpointTxg: UInt64
+    /// `ub_raidz_reflow_info` (OpenZFS 2.3).
+    public var raidzReflowInfo: UInt64
+
+    /// Decodes the structure at the start of a slot, or returns `nil` when neither byte order of the magic
+    /// is there (an empty or foreign slot).
+    public init?(slot bytes: [UInt8]) {
+        guard bytes.count >= Self.structSize else { return nil }
+        let raw = bytes.loadUInt64(at: 0, .little)
+        let order: ByteOrder
+        if raw == Self.magicValue { order = .little } else if raw == Self.magicValue.byteSwapped { order = .big } else {
+            return nil
+        }
+        func w(_ i: Int) -> UInt64 { bytes.loadUInt64(at: i * 8, order) }
+        byteOrder = order
+        version = w(1)
+        txg = w(2)
+        guidSum = w(3)
+        timestamp = w(4)
+        rootBlockPointer = (0..<16).map { w(5 + $0) }
+        softwareVersion = w(21)
+        mmpMagic = w(22)
+        mmpDelay = w(23)
+        mmpConfig = w(24)
+        checkpointTxg = w(25)
+        raidzReflowInfo = w(26)
+    }
+
+    /// Whether multihost fields are present (`MMP_VALID`).
+    public var mmpValid: Bool { mmpMagic == Self.mmpMagicValue }
+
+    /// The MMP sequence number when valid (`MMP_SEQ_VALID`, `MMP_SEQ`), else 0, as the uberblock comparison
+    /// uses it.
+    public var mmpSequence: UInt64 {
+        guard mmpValid, mmpConfig & 0x2 != 0 else { return 0 }
+        return (mmpConfig >> 32) & 0xFFFF
+    }
+
+    /// Whether `version` is one this reader knows (`SPA_VERSION_IS_SUPPORTED`: 1...28 or 5000).
+    public var hasSupportedVersion: Bool { (1...28).contains(version) || version == 5000 }
+
+    /// Orders uberblocks as `vdev_uberblock_compare` does: by txg, then timestamp, then MMP sequence.
+    public func isNewer(than other: Uberblock) -> Bool {
+        if txg != other.txg { return txg > other.txg }
+        if timestamp != other.timestamp { return timestamp > other.timestamp }
+        return mmpSequence > other.mmpSequence
+    }
+}
+
+/// One slot of a label's uberblock ring, with what its embedded checksum says.
+public struct UberblockSlot: Sendable, Hashable {
+    /// Slot number in the ring.
+    public var index: Int
+    /// Byte offset of the slot from the start of the leaf vdev (its checksum verifier).
+    public var offset: UInt64
+    /// The decoded uberblock, or `nil` when the slot holds no uberblock magic.
+    public var uberblock: Uberblock?
+    /// The embedded checksum's verdict (`.noMagic` for an empty slot).
+    public var checksum: EmbeddedChecksum.Verdict
+
+    /// Whether ZFS would consider this slot: a valid checksum and magic, and a supported version.
+    public var isUsable: Bool {
+        guard let ub = uberblock, checksum.isValid else { return false }
+        return ub.hasSupportedVersion
+    }
+}
+
+/// The uberblock ring of one label.
+public enum UberblockRing {
+    /// Parses every slot of a 128 KiB ring.
+    ///
+    /// - Parameters:
+    ///   - ring: the ring's bytes (label offset 0x20000, 128 KiB).
+    ///   - ringOffset: the ring's byte offset from the start of the leaf vdev.
+    ///   - shift: slot size as a power of two (``LabelLayout/uberblockShift(ashift:)``).
+    public static func parse(_ ring: [UInt8], ringOffset: UInt64, shift: Int) -> [UberblockSlot] {
+        let slotSize = 1 << shift
+        let count = min(ring.count, LabelLayout.uberblockRingSize) / slotSize
+        var slots: [UberblockSlot] = []
+        slots.reserveCapacity(count)
+        for i in 0..<count {
+            let bytes = Array(ring[(i * slotSize)..<((i + 1) * slotSize)])
+            let offset = ringOffset + UInt64(i * slotSize)
+            let ub = Uberblock(slot: bytes)
+            let verdict: EmbeddedChecksum.Verdict =
+                ub == nil && bytes.allSatisfy({ $0 == 0 }) ? .noMagic : EmbeddedChecksum.verify(bytes, offset: offset)
+            slots.append(UberblockSlot(index: i, offset: offset, uberblock: ub, checksum: verdict))
+        }
+        return slots
+    }
+}

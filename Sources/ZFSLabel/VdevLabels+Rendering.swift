@@ -1,0 +1,118 @@
+public import NVList
+import ZFSChecksum
+
+extension VdevLabels {
+    /// The labels as one member of the `vdevs` array of `zlabel inspect --json`:
+    /// `{"offset","size","labels":[{"index","offset","status","byteOrder","config"}],"activeUberblock"}`.
+    ///
+    /// - Parameters:
+    ///   - offset: where the leaf starts in the image; label offsets are relative to it.
+    ///   - includeUberblocks: add every slot with an uberblock magic to each label (`"uberblocks"`).
+    public func json(offset: UInt64, includeUberblocks: Bool = false) -> JSONValue {
+        var members: [(String, JSONValue)] = [("offset", .uint(offset)), ("size", .uint(vdevSize))]
+        members.append(("labels", .array(labels.map { $0.json(includeUberblocks: includeUberblocks) })))
+        if let active = activeUberblock {
+            members.append(("activeUberblock", .object([
+                ("txg", .uint(active.uberblock.txg)),
+                ("timestamp", .uint(active.uberblock.timestamp)),
+                ("guidSum", .uint(active.uberblock.guidSum)),
+                ("label", .uint(UInt64(active.label))),
+                ("slot", .uint(UInt64(active.slot))),
+            ])))
+        } else {
+            members.append(("activeUberblock", .null))
+        }
+        return .object(members)
+    }
+
+    /// The labels as `zdb -l` prints them (`-u` adds uberblocks): each distinct label once, with the
+    /// indices of the labels that share its content.
+    public func zdbText(includeUberblocks: Bool = false) -> String {
+        var out = ""
+        for group in identicalGroups {
+            let label = labels[group[0]]
+            out += "------------------------------------\n"
+            out += "LABEL \(label.index)"
+            if label.status == .checksumMismatch { out += " (Bad label cksum)" }
+            out += "\n------------------------------------\n"
+            if let config = label.config {
+                Self.appendZdb(config, to: &out, indent: 1)
+            } else {
+                out += "failed to unpack label \(label.index): \(label.problem ?? "unknown")\n"
+            }
+            if includeUberblocks {
+                for slot in label.uberblocks where slot.uberblock != nil {
+                    let ub = slot.uberblock!
+                    out += "    Uberblock[\(slot.index)]\n"
+                    out += "\tmagic = \(Self.hex16(Uberblock.magicValue))\n"
+                    out += "\tversion = \(ub.version)\n"
+                    out += "\ttxg = \(ub.txg)\n"
+                    out += "\tguid_sum = \(ub.guidSum)\n"
+                    out += "\ttimestamp = \(ub.timestamp) UTC\n"
+                    out += "\tmmp_magic = \(Self.hex16(ub.mmpMagic))\n"
+                    out += "\tmmp_delay = \(ub.mmpDelay)\n"
+                    out += "\tcheckpoint_txg = \(ub.checkpointTxg)\n"
+                    out += "\tchecksum = \(slot.checksum.isValid ? "valid" : "BAD")\n"
+                }
+            }
+            out += "    labels = " + group.map(String.init).joined(separator: " ") + " \n"
+        }
+        return out
+    }
+
+    private static func hex16(_ v: UInt64) -> String {
+        let s = String(v, radix: 16)
+        return String(repeating: "0", count: 16 - s.count) + s
+    }
+
+    private static func appendZdb(_ list: NVList, to out: inout String, indent: Int) {
+        let pad = String(repeating: "    ", count: indent)
+        for pair in list.pairs {
+            switch pair.value {
+            case .boolean:
+                out += "\(pad)\(pair.name)\n"
+            case .nvlist(let child):
+                out += "\(pad)\(pair.name):\n"
+                appendZdb(child, to: &out, indent: indent + 1)
+            case .nvlistArray(let children):
+                for (i, child) in children.enumerated() {
+                    out += "\(pad)\(pair.name)[\(i)]:\n"
+                    appendZdb(child, to: &out, indent: indent + 1)
+                }
+            case .string(let s):
+                out += "\(pad)\(pair.name): '\(s)'\n"
+            default:
+                out += "\(pad)\(pair.name): \(pair.value.json.rendered())\n"
+            }
+        }
+    }
+}
+
+extension Label {
+    /// One element of `labels` in `zlabel inspect --json`.
+    public func json(includeUberblocks: Bool = false) -> JSONValue {
+        var members: [(String, JSONValue)] = [
+            ("index", .uint(UInt64(index))),
+            ("offset", .uint(offset)),
+            ("status", .string(status.rawValue)),
+            ("byteOrder", byteOrder.map { .string($0.rawValue) } ?? .null),
+        ]
+        if let problem {
+            members.append(("problem", .string(problem)))
+            if let problemOffset { members.append(("problemOffset", .uint(problemOffset))) }
+        }
+        if let config { members.append(("config", config.json)) }
+        if includeUberblocks {
+            members.append(("uberblocks", .array(uberblocks.compactMap { slot in
+                guard let ub = slot.uberblock else { return nil }
+                return .object([
+                    ("slot", .uint(UInt64(slot.index))), ("offset", .uint(slot.offset)),
+                    ("checksumValid", .bool(slot.checksum.isValid)), ("byteOrder", .string(ub.byteOrder.rawValue)),
+                    ("version", .uint(ub.version)), ("txg", .uint(ub.txg)), ("guidSum", .uint(ub.guidSum)),
+                    ("timestamp", .uint(ub.timestamp)), ("mmpSequence", .uint(ub.mmpSequence)),
+                ])
+            })))
+        }
+        return .object(members)
+    }
+}

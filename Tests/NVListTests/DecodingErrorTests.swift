@@ -1,0 +1,147 @@
+import NVList
+import Testing
+
+/// Malformed streams throw an error with the kind and the byte offset; none of them traps.
+@Suite struct DecodingErrorTests {
+    static let sample = NVList(pairs: [
+        NVPair("version", .uint64(5000)), NVPair("name", .string("rpool")),
+        NVPair("vdev_tree", .nvlist(NVList(pairs: [NVPair("type", .string("disk")), NVPair("children", .nvlistArray([]))]))),
+    ]).encodeXDR()
+
+    func error(_ bytes: [UInt8]) -> NVListError? {
+        do { _ = try NVList.decode(xdr: bytes); return nil } catch { return error }
+    }
+
+    @Test func emptyAndShortStreams() {
+        #expect(error([])?.kind == .truncated)
+        #expect(error([1, 1, 0])?.kind == .truncated)
+        #expect(error([1, 1, 0, 0])?.kind == .truncated)
+    }
+
+    @Test func nativeEncodingIsRefused() {
+        var b = Self.sample
+        b[0] = 0
+        #expect(error(b)?.kind == .unsupportedEncoding)
+    }
+
+    @Test func everyTruncationThrows() {
+        for n in 0..<Self.sample.count - 1 {
+            let e = error(Array(Self.sample[..<n]))
+            #expect(e != nil, "prefix of \(n) bytes decoded")
+            if let e { #expect(e.offset <= n) }
+        }
+    }
+
+    @Test func badVersionNamesTheOffset() {
+        var b = Self.sample
+        b[7] = 1
+        let e = error(b)
+        #expect(e?.kind == .unsupportedVersion)
+        #expect(e?.offset == 4)
+    }
+
+    @Test func wrongDecodeSizeIsRefusedAsLibnvpairDoes() {
+        var b = Self.sample
+        b[19] &+= 8  // decode_size of "version": header 4, version 4, flags 4, encode_size 4
+        let e = error(b)
+        #expect(e?.kind == .sizeMismatch)
+        #expect(e?.context == "version")
+        #expect(e?.offset == 16)
+    }
+
+    @Test func wrongEncodeSizeIsRefused() {
+        var b = Self.sample
+        b[15] &+= 4
+        let e = error(b)
+        #expect(e?.kind == .sizeMismatch)
+        #expect(e?.offset == 12)
+    }
+
+    @Test func unknownType() {
+        var b = Self.sample
+        // "version" pair: sizes (8) + name length (4) + "version\0" (8) → type at 4+8+8+4+8 = 32
+        b[35] = 99
+        let e = error(b)
+        #expect(e?.kind == .unknownType)
+        #expect(e?.offset == 32)
+    }
+
+    @Test func absurdElementCountsAreRefusedBeforeAllocating() {
+        let list = NVList(pairs: [NVPair("a", .uint64Array([1, 2]))])
+        var b = list.encodeXDR()
+        // nelem at 4 + 8 + 8 + 4 + 4 + 4 = 32
+        b.replaceSubrange(32..<36, with: [0x7f, 0xff, 0xff, 0xff])
+        #expect(error(b)?.kind == .badElementCount)
+        b.replaceSubrange(32..<36, with: [0xff, 0xff, 0xff, 0xff])
+        #expect(error(b)?.kind == .badElementCount)
+    }
+
+    @Test func nameLengthPastTheEnd() {
+        var b = Self.sample
+        b.replaceSubrange(20..<24, with: [0x40, 0, 0, 0])
+        #expect(error(b)?.kind == .sizeMismatch)
+    }
+
+    @Test func duplicateNamesInAUniqueList() {
+        let dup = NVList(flags: .uniqueName, pairs: [NVPair("a", .uint64(1)), NVPair("a", .uint64(2))])
+        #expect(error(dup.encodeXDR())?.kind == .duplicateName)
+        let allowed = NVList(flags: [], pairs: dup.pairs)
+        #expect(error(allowed.encodeXDR()) == nil)
+    }
+
+    @Test func nulInsideAStringAndInvalidUTF8() throws {
+        var b = NVList(pairs: [NVPair("s", .string("abcd"))]).encodeXDR()
+        let at = try #require(b.firstIndex(of: UInt8(ascii: "b")))
+        b[at] = 0
+        #expect(error(b)?.kind == .badString)
+        b[at] = 0xff
+        #expect(error(b)?.kind == .badString)
+    }
+
+    @Test func booleansOtherThanZeroOrOne() {
+        var b = NVList(pairs: [NVPair("b", .booleanValue(true))]).encodeXDR()
+        b[b.count - 9] = 2
+        #expect(error(b)?.kind == .badBoolean)
+    }
+
+    @Test func deepNestingIsBounded() {
+        var list = NVList(pairs: [NVPair("leaf", .uint64(1))])
+        for _ in 0..<(NVList.maximumDepth + 5) { list = NVList(pairs: [NVPair("n", .nvlist(list))]) }
+        #expect(error(list.encodeXDR())?.kind == .tooDeep)
+        var ok = NVList(pairs: [NVPair("leaf", .uint64(1))])
+        for _ in 0..<(NVList.maximumDepth - 2) { ok = NVList(pairs: [NVPair("n", .nvlist(ok))]) }
+        #expect(error(ok.encodeXDR()) == nil)
+    }
+
+    @Test func descriptionNamesOffsetAndPair() {
+        var b = Self.sample
+        b[19] &+= 8
+        #expect(error(b)?.description == "decode_size is 40 but libnvpair computes 32 at byte 0x10 of the nvlist in 'version'")
+    }
+
+    @Test func seededRandomMutationsNeverTrap() {
+        var rng = SplitMix64(seed: 0x5eed)
+        for _ in 0..<20_000 {
+            var b = Self.sample
+            for _ in 0..<Int(rng.next() % 4 + 1) {
+                b[Int(rng.next() % UInt64(b.count))] = UInt8(truncatingIfNeeded: rng.next())
+            }
+            if let list = try? NVList.decode(xdr: b).list {
+                // Whatever decodes re-encodes to something that decodes to the same list.
+                #expect((try? NVList.decode(xdr: list.encodeXDR()).list) == list)
+            }
+        }
+    }
+}
+
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9e37_79b9_7f4a_7c15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
+        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
+        return z ^ (z >> 31)
+    }
+}
