@@ -242,7 +242,9 @@ public enum BootTarget: String, CaseIterable, Sendable, Hashable {
                     "path = /dev/dsk/c1t<target>d<lun>s<slice> (default c1t2048d0s0)", "devid removed",
                 ],
                 reasons: Self.pvNotes,
-                sources: xenSources + ["legacy GRUB fsys_zfs.c (vdev_get_bootpath), expand.c ($ZFS-BOOTFS): phys_path or devid is required"])
+                sources: xenSources + [
+                    "legacy GRUB fsys_zfs.c (vdev_get_bootpath), expand.c ($ZFS-BOOTFS): phys_path or devid is required"
+                ])
         case .ec2XenHVM:
             return BootTargetInfo(
                 summary: "Xen HVM instance with PV disks, illumos loader; root registered as /dev/xvda by default",

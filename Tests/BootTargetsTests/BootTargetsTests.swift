@@ -74,20 +74,48 @@ import Testing
     }
 
     static let rows: [Row] = [
-        Row(target: .ec2XenPV, device: nil, placement: .vtocSlice(0), physPath: "/xpvd/xdf@2048:a", path: "/dev/dsk/c1t2048d0s0"),
-        Row(target: .ec2XenPV, device: "/dev/sdf", placement: .vtocSlice(0), physPath: "/xpvd/xdf@2128:a", path: "/dev/dsk/c1t2128d0s0"),
-        Row(target: .ec2XenPV, device: "/dev/sda", placement: .efiPartition(2), physPath: "/xpvd/xdf@2048:b", path: "/dev/dsk/c1t2048d0s1"),
-        Row(target: .ec2XenPV, device: "/dev/xvda", placement: .efiPartition(1), physPath: "/xpvd/xdf@51712:a", path: "/dev/dsk/c1t0d0s0"),
-        Row(target: .ec2XenPV, device: "/dev/sda1", placement: .vtocSlice(0), physPath: "/xpvd/xdf@2049:a", path: "/dev/dsk/c1t2048d1s0"),
-        Row(target: .ec2XenHVM, device: nil, placement: .vtocSlice(0), physPath: "/xpvd/xdf@51712:a", path: "/dev/dsk/c1t0d0s0"),
-        Row(target: .ec2XenHVM, device: nil, placement: .efiPartition(2), physPath: "/xpvd/xdf@51712:b", path: "/dev/dsk/c1t0d0s1"),
-        Row(target: .ec2XenHVM, device: "/dev/sdf", placement: .vtocSlice(0), physPath: "/xpvd/xdf@51792:a", path: "/dev/dsk/c1t5d0s0"),
-        Row(target: .ec2XenHVM, device: "/dev/xvdb", placement: .efiPartition(1), physPath: "/xpvd/xdf@51728:a", path: "/dev/dsk/c1t1d0s0"),
-        Row(target: .ec2XenHVM, device: "/dev/xvda1", placement: .vtocSlice(0), physPath: "/xpvd/xdf@51713:a", path: "/dev/dsk/c1t0d1s0"),
-        Row(target: .ec2XenHVM, device: "/dev/sdq", placement: .vtocSlice(0), physPath: "/xpvd/xdf@268439552:a", path: "/dev/dsk/c1t268439552d0s0"),
-        Row(target: .ec2XenHVM, device: "/dev/xvda", placement: .vtocSlice(8), physPath: "/xpvd/xdf@51712:i", path: "/dev/dsk/c1t0d0s8"),
-        Row(target: .ec2XenHVM, device: "/dev/xvda", placement: .efiPartition(9), physPath: "/xpvd/xdf@51712:i", path: "/dev/dsk/c1t0d0s8"),
-        Row(target: .ec2XenHVM, device: "/dev/xvda", placement: .vtocSlice(15), physPath: "/xpvd/xdf@51712:p", path: "/dev/dsk/c1t0d0s15"),
+        Row(
+            target: .ec2XenPV, device: nil, placement: .vtocSlice(0), physPath: "/xpvd/xdf@2048:a",
+            path: "/dev/dsk/c1t2048d0s0"),
+        Row(
+            target: .ec2XenPV, device: "/dev/sdf", placement: .vtocSlice(0), physPath: "/xpvd/xdf@2128:a",
+            path: "/dev/dsk/c1t2128d0s0"),
+        Row(
+            target: .ec2XenPV, device: "/dev/sda", placement: .efiPartition(2), physPath: "/xpvd/xdf@2048:b",
+            path: "/dev/dsk/c1t2048d0s1"),
+        Row(
+            target: .ec2XenPV, device: "/dev/xvda", placement: .efiPartition(1), physPath: "/xpvd/xdf@51712:a",
+            path: "/dev/dsk/c1t0d0s0"),
+        Row(
+            target: .ec2XenPV, device: "/dev/sda1", placement: .vtocSlice(0), physPath: "/xpvd/xdf@2049:a",
+            path: "/dev/dsk/c1t2048d1s0"),
+        Row(
+            target: .ec2XenHVM, device: nil, placement: .vtocSlice(0), physPath: "/xpvd/xdf@51712:a",
+            path: "/dev/dsk/c1t0d0s0"),
+        Row(
+            target: .ec2XenHVM, device: nil, placement: .efiPartition(2), physPath: "/xpvd/xdf@51712:b",
+            path: "/dev/dsk/c1t0d0s1"),
+        Row(
+            target: .ec2XenHVM, device: "/dev/sdf", placement: .vtocSlice(0), physPath: "/xpvd/xdf@51792:a",
+            path: "/dev/dsk/c1t5d0s0"),
+        Row(
+            target: .ec2XenHVM, device: "/dev/xvdb", placement: .efiPartition(1), physPath: "/xpvd/xdf@51728:a",
+            path: "/dev/dsk/c1t1d0s0"),
+        Row(
+            target: .ec2XenHVM, device: "/dev/xvda1", placement: .vtocSlice(0), physPath: "/xpvd/xdf@51713:a",
+            path: "/dev/dsk/c1t0d1s0"),
+        Row(
+            target: .ec2XenHVM, device: "/dev/sdq", placement: .vtocSlice(0), physPath: "/xpvd/xdf@268439552:a",
+            path: "/dev/dsk/c1t268439552d0s0"),
+        Row(
+            target: .ec2XenHVM, device: "/dev/xvda", placement: .vtocSlice(8), physPath: "/xpvd/xdf@51712:i",
+            path: "/dev/dsk/c1t0d0s8"),
+        Row(
+            target: .ec2XenHVM, device: "/dev/xvda", placement: .efiPartition(9), physPath: "/xpvd/xdf@51712:i",
+            path: "/dev/dsk/c1t0d0s8"),
+        Row(
+            target: .ec2XenHVM, device: "/dev/xvda", placement: .vtocSlice(15), physPath: "/xpvd/xdf@51712:p",
+            path: "/dev/dsk/c1t0d0s15"),
     ]
 
     @Test(arguments: rows)
@@ -139,7 +167,9 @@ import Testing
         }
     }
 
-    @Test(arguments: [PoolPlacement.efiPartition(8), .efiPartition(17), .efiPartition(0), .vtocSlice(16), .vtocSlice(-1)])
+    @Test(arguments: [
+        PoolPlacement.efiPartition(8), .efiPartition(17), .efiPartition(0), .vtocSlice(16), .vtocSlice(-1),
+    ])
     func placementsWithoutAMinorAreRejected(placement: PoolPlacement) {
         for target in BootTarget.allCases {
             #expect(throws: BootTargetError.self) { try target.plan(placement: placement) }

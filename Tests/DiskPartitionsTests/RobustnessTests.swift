@@ -57,7 +57,9 @@ struct SplitMix64: RandomNumberGenerator {
     func mutatedMBRAndEBRChainNeverTraps(seed: UInt64) {
         Self.check(
             MBRTests.extendedDisk(),
-            tableRanges: [446..<512, (10240 * 512 + 446)..<(10240 * 512 + 512), (30720 * 512 + 446)..<(30720 * 512 + 512)],
+            tableRanges: [
+                446..<512, (10240 * 512 + 446)..<(10240 * 512 + 512), (30720 * 512 + 446)..<(30720 * 512 + 512),
+            ],
             seed: seed, iterations: 300)
     }
 

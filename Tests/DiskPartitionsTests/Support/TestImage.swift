@@ -41,9 +41,8 @@ struct TestDisk {
             let lo = max(offset, run.offset)
             let hi = min(end, runEnd)
             guard lo < hi else { continue }
-            for position in lo..<hi {
-                out[Int(position - offset)] = run.bytes[Int(position - run.offset)]
-            }
+            let source = Int(lo - run.offset)..<Int(hi - run.offset)
+            out.replaceSubrange(Int(lo - offset)..<Int(hi - offset), with: run.bytes[source])
         }
         return out
     }
