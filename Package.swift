@@ -10,6 +10,7 @@
 //   DiskPartitions  MBR, GPT and SMI/VTOC tables (pure)
 //   ZFSImage        the only module that opens files and devices
 //   ZLabel          umbrella: everything above, and nothing that speaks HTTP
+//   AWSCore, EBSUpload  SigV4, AWS configuration, HTTP, EBS direct upload (product ZLabelEC2)
 //   zlabel          the command line; holds no logic
 import PackageDescription
 
@@ -25,12 +26,14 @@ let package = Package(
     products: [
         .library(name: "ZLabel", targets: ["ZLabel"]),
         .library(name: "NVList", targets: ["NVList"]),
+        .library(name: "ZLabelEC2", targets: ["AWSCore", "EBSUpload"]),
         .executable(name: "zlabel", targets: ["zlabel"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         // MARK: label side (no HTTP anywhere below ZLabel)
@@ -57,11 +60,23 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // MARK: EC2 side
+        .target(
+            name: "AWSCore",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            swiftSettings: strict
+        ),
+        .systemLibrary(name: "CXXHash", providers: [.apt(["libxxhash-dev"])]),
+        .target(name: "EBSUpload", dependencies: ["AWSCore", "CXXHash"], swiftSettings: strict),
+
         // MARK: command line
         .executableTarget(
             name: "zlabel",
             dependencies: [
-                "ZLabel",
+                "ZLabel", "EBSUpload",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -72,5 +87,7 @@ let package = Package(
         .testTarget(name: "ZFSChecksumTests", dependencies: ["ZFSChecksum"], swiftSettings: strict),
         .testTarget(name: "DiskPartitionsTests", dependencies: ["DiskPartitions"], swiftSettings: strict),
         .testTarget(name: "BootTargetsTests", dependencies: ["BootTargets"], swiftSettings: strict),
+        .testTarget(name: "AWSCoreTests", dependencies: ["AWSCore"], exclude: ["Vectors"], swiftSettings: strict),
+        .testTarget(name: "EBSUploadTests", dependencies: ["EBSUpload", "AWSCore"], swiftSettings: strict),
     ]
 )

@@ -1,0 +1,135 @@
+import AsyncHTTPClient
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// ``HTTPTransport`` over AsyncHTTPClient: one pooled client, HTTP/1.1, keep-alive connections reused across
+/// requests, a connect timeout, a read (idle) timeout, and a deadline per attempt.
+///
+/// Call ``shutdown()`` when done (or use ``withTransport(configuration:_:)``); AsyncHTTPClient requires it.
+public final class AsyncHTTPTransport: HTTPTransport {
+    /// Connection and timeout settings.
+    public struct Configuration: Sendable {
+        /// Connections kept per host; set it to at least the number of concurrent requests.
+        public var maxConnectionsPerHost: Int
+        /// Time allowed to open a connection.
+        public var connectTimeout: Duration
+        /// Time allowed without a byte arriving while a response is read.
+        public var readTimeout: Duration
+        /// Largest response body accepted.
+        public var maxResponseBytes: Int
+
+        /// Creates a configuration.
+        public init(
+            maxConnectionsPerHost: Int = 64, connectTimeout: Duration = .seconds(10),
+            readTimeout: Duration = .seconds(30), maxResponseBytes: Int = 8 << 20
+        ) {
+            self.maxConnectionsPerHost = maxConnectionsPerHost
+            self.connectTimeout = connectTimeout
+            self.readTimeout = readTimeout
+            self.maxResponseBytes = maxResponseBytes
+        }
+    }
+
+    private let client: HTTPClient
+    private let configuration: Configuration
+
+    /// Creates the client and its connection pool.
+    public init(configuration: Configuration = Configuration()) {
+        var c = HTTPClient.Configuration()
+        c.httpVersion = .http1Only
+        c.decompression = .disabled
+        c.redirectConfiguration = .disallow
+        c.timeout = .init(
+            connect: .nanoseconds(Self.nanos(configuration.connectTimeout)),
+            read: .nanoseconds(Self.nanos(configuration.readTimeout)))
+        c.connectionPool = .init(
+            idleTimeout: .seconds(60),
+            concurrentHTTP1ConnectionsPerHostSoftLimit: max(1, configuration.maxConnectionsPerHost))
+        self.client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: c)
+        self.configuration = configuration
+    }
+
+    /// Runs `body` with a transport and shuts it down afterwards, on both paths.
+    public static func withTransport<R: Sendable>(
+        configuration: Configuration = Configuration(),
+        _ body: (AsyncHTTPTransport) async throws -> R
+    ) async throws -> R {
+        let t = AsyncHTTPTransport(configuration: configuration)
+        do {
+            let r = try await body(t)
+            try await t.shutdown()
+            return r
+        } catch {
+            try? await t.shutdown()
+            throw error
+        }
+    }
+
+    /// Closes every connection. The transport cannot be used afterwards.
+    public func shutdown() async throws {
+        try await client.shutdown()
+    }
+
+    public func send(_ request: AWSRequest, timeout: Duration) async throws(TransportError) -> HTTPResponse {
+        var r = HTTPClientRequest(url: request.url)
+        r.method = HTTPMethod(rawValue: request.method)
+        for (name, value) in request.headers {
+            r.headers.add(name: name, value: value)
+        }
+        if !request.body.isEmpty || request.method == "PUT" || request.method == "POST" {
+            r.headers.replaceOrAdd(name: "Content-Length", value: String(request.body.count))
+            r.body = .bytes(ByteBuffer(bytes: request.body))
+        }
+        do {
+            let response = try await client.execute(r, timeout: .nanoseconds(Self.nanos(timeout)))
+            var buffer = try await response.body.collect(upTo: configuration.maxResponseBytes)
+            let bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
+            return HTTPResponse(
+                status: Int(response.status.code),
+                headers: response.headers.map { ($0.name, $0.value) },
+                body: bytes)
+        } catch {
+            throw Self.classify(error)
+        }
+    }
+
+    static func nanos(_ d: Duration) -> Int64 {
+        let (s, atto) = d.components
+        return s * 1_000_000_000 + atto / 1_000_000_000
+    }
+
+    /// Maps AsyncHTTPClient and NIO errors onto ``TransportError/Kind``.
+    static func classify(_ error: any Error) -> TransportError {
+        if error is CancellationError { return TransportError(.cancelled, "cancelled") }
+        if let e = error as? HTTPClientError {
+            switch e {
+            case .deadlineExceeded, .readTimeout, .writeTimeout, .getConnectionFromPoolTimeout:
+                return TransportError(.timeout, "\(e)")
+            case .connectTimeout, .tlsHandshakeTimeout:
+                return TransportError(.connect, "\(e)")
+            case .remoteConnectionClosed:
+                return TransportError(.connectionLost, "\(e)")
+            case .cancelled, .requestStreamCancelled:
+                return TransportError(.cancelled, "\(e)")
+            case .invalidURL, .emptyHost, .emptyScheme:
+                return TransportError(.invalidRequest, "\(e)")
+            default:
+                return TransportError(.other, "\(e)")
+            }
+        }
+        if let e = error as? IOError {
+            switch e.errnoCode {
+            case ECONNREFUSED, EHOSTUNREACH, ENETUNREACH: return TransportError(.connect, "\(e)")
+            default: return TransportError(.connectionLost, "\(e)")
+            }
+        }
+        if error is NIOConnectionError { return TransportError(.connect, "\(error)") }
+        if let e = error as? ChannelError {
+            if case .connectTimeout = e { return TransportError(.connect, "\(e)") }
+            return TransportError(.connectionLost, "\(e)")
+        }
+        if error is NIOTooManyBytesError { return TransportError(.other, "response body too large") }
+        return TransportError(.other, "\(error)")
+    }
+}
