@@ -1,3 +1,4 @@
+public import DiskPartitions
 public import NVList
 public import ZFSLabel
 
@@ -15,25 +16,56 @@ public struct ImageReport: Sendable {
     public var size: UInt64
     /// The leaf vdevs found, in image order.
     public var vdevs: [Vdev]
+    /// The partition map, when the image has one.
+    public var layout: DiskLayout?
 
-    /// Reads the labels of the leaf vdev in `region` (the whole image when `nil`).
+    /// Reads the labels of the leaf vdev in `region`, taken as given.
     ///
     /// - Throws: ``ImageError`` when the region does not fit the image or a read fails.
-    public init(image: any ImageStorage, region: VdevRegion? = nil) throws(ImageError) {
+    public init(image: any ImageStorage, region: VdevRegion) throws(ImageError) {
         path = image.path
         size = image.size
-        let region = region ?? image.wholeImage
         vdevs = [Vdev(region: region, labels: try image.readLabels(in: region))]
+    }
+
+    /// Finds the vdevs in the image (every partition and slice with labels, or the one chosen) and reads
+    /// their labels.
+    ///
+    /// - Throws: ``ImageError`` on a failed read, ``PartitionTableError`` on a broken partition table.
+    public init(image: any ImageStorage, selector: RegionSelector? = nil) throws {
+        path = image.path
+        size = image.size
+        let (layout, regions) = try image.findVdevs(selector)
+        self.layout = layout.schemes == [.none] ? nil : layout
+        vdevs = try regions.map { Vdev(region: $0, labels: try image.readLabels(in: $0)) }
     }
 
     /// The report as the `zlabel inspect --json` object: `{"vdevs":[…]}`.
     public func json(includeUberblocks: Bool = false) -> JSONValue {
-        .object([("vdevs", .array(vdevs.map { $0.labels.json(offset: $0.region.offset, includeUberblocks: includeUberblocks) }))])
+        .object([("vdevs", .array(vdevs.map { vdev in
+            var object = vdev.labels.json(offset: vdev.region.offset, includeUberblocks: includeUberblocks)
+            if case .object(var members) = object, let p = vdev.region.partition {
+                members.insert(("partition", .object([
+                    ("name", .string(p.name)), ("scheme", .string(p.scheme.rawValue)),
+                    ("start", .uint(p.start)), ("size", .uint(p.size)),
+                ])), at: 2)
+                object = .object(members)
+            }
+            return object
+        }))])
     }
 
     /// The report as text, in zdb's vocabulary.
     public func text(includeUberblocks: Bool = false) -> String {
         var out = ""
+        if let layout {
+            out += "\(path): \(layout.schemes.map(\.rawValue).joined(separator: " + ")) partition map, \(layout.sectorSize)-byte sectors\n"
+            for r in layout.regions {
+                out += "    \(r.name)\t\(r.type)\tstart \(r.start)\tsize \(r.size)\(r.label.map { "\t'\($0)'" } ?? "")\n"
+            }
+            for w in layout.warnings { out += "    warning: \(w)\n" }
+            if vdevs.isEmpty { out += "no ZFS labels in any partition or slice\n" }
+        }
         for vdev in vdevs {
             let place = vdev.region.name.map { "\($0), " } ?? ""
             out += "\(path): vdev at \(place)offset \(vdev.region.offset), size \(vdev.region.size)\n"
@@ -53,6 +85,7 @@ public struct ImageReport: Sendable {
     /// byte offset in the image. Empty when every label of every vdev is valid and an uberblock is usable.
     public var problems: [String] {
         var out: [String] = []
+        if vdevs.isEmpty { out.append("\(path): no ZFS vdev found") }
         for vdev in vdevs {
             let base = vdev.region.offset
             let place = vdev.region.name.map { " (\($0))" } ?? ""

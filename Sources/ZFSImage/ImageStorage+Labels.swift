@@ -1,19 +1,64 @@
+public import DiskPartitions
 public import ZFSLabel
 
 /// Where a leaf vdev sits inside an image: a byte range, and the name of the partition or slice when the
 /// range came from a partition table.
-public struct VdevRegion: Sendable, Hashable {
+public struct VdevRegion: Sendable, Equatable {
     /// Byte offset of the leaf's first byte in the image.
     public var offset: UInt64
     /// Length of the leaf in bytes.
     public var size: UInt64
     /// The partition or slice name (`p1`, `s0`), or `nil` for a bare vdev or an explicit range.
     public var name: String?
+    /// The partition or slice the range came from, when a table described it.
+    public var partition: DiskRegion?
 
     public init(offset: UInt64, size: UInt64, name: String? = nil) {
         self.offset = offset
         self.size = size
         self.name = name
+    }
+
+    /// The region of a partition or slice.
+    public init(_ partition: DiskRegion) {
+        self.init(offset: partition.start, size: partition.size, name: partition.scheme == .none ? nil : partition.name)
+        self.partition = partition.scheme == .none ? nil : partition
+    }
+}
+
+/// Reads an image through the partition parsers' input protocol.
+struct StorageByteSource: ByteSource {
+    let storage: any ImageStorage
+    var size: UInt64 { storage.size }
+    func bytes(at offset: UInt64, count: Int) throws -> [UInt8] { try storage.read(at: offset, count: count) }
+}
+
+extension ImageStorage {
+    /// The image's partition map (MBR, GPT, SMI/VTOC), or a single `disk` region when it has none.
+    public func partitionLayout() throws -> DiskLayout {
+        try DiskLayout.detect(in: StorageByteSource(storage: self))
+    }
+
+    /// Finds the leaf vdevs in the image: with a selector, that region; otherwise every partition or slice
+    /// whose labels are not all absent, or the whole image when it has no partition table.
+    ///
+    /// - Returns: the layout and the regions, in image order.
+    public func findVdevs(_ selector: RegionSelector? = nil) throws -> (layout: DiskLayout, regions: [VdevRegion]) {
+        let layout = try partitionLayout()
+        if let selector {
+            let region = VdevRegion(try layout.select(selector))
+            try validate(region)
+            return (layout, [region])
+        }
+        if layout.schemes == [.none] { return (layout, [wholeImage]) }
+        var found: [VdevRegion] = []
+        for candidate in layout.candidates {
+            let region = VdevRegion(candidate)
+            guard (try? validate(region)) != nil else { continue }
+            let labels = try readLabels(in: region)
+            if labels.labels.contains(where: { $0.status != .absent }) { found.append(region) }
+        }
+        return (layout, found)
     }
 }
 

@@ -1,31 +1,47 @@
 import ArgumentParser
 import ZLabel
 
-/// Options that pick the image and the vdev inside it.
-struct ImageOptions: ParsableArguments {
-    @Argument(help: "A disk image file or block device.")
-    var image: String
+/// Options that pick the vdev inside an image; shared by every command that reads labels.
+struct RegionOptions: ParsableArguments {
+    @Option(help: "The partition or slice holding the vdev (p1, s0, p1s0, …), when the image has several.")
+    var partition: String?
 
-    @Option(help: "Byte offset of the vdev inside the image (with --size).")
+    @Option(help: "Byte offset of the vdev inside the image (with --size); IMAGE@OFFSET:SIZE does the same.")
     var offset: UInt64?
 
     @Option(help: "Size in bytes of the vdev inside the image (with --offset).")
     var size: UInt64?
 
     func validate() throws {
-        if (offset == nil) != (size == nil) {
-            throw ValidationError("--offset and --size go together")
-        }
+        if (offset == nil) != (size == nil) { throw ValidationError("--offset and --size go together") }
+        if partition != nil && offset != nil { throw ValidationError("give --partition or --offset/--size, not both") }
     }
 
-    var region: VdevRegion? {
-        guard let offset, let size else { return nil }
-        return VdevRegion(offset: offset, size: size)
+    /// Splits `IMAGE@OFFSET:SIZE` and combines it with the options into a path and a selector.
+    func resolve(_ argument: String) throws -> (path: String, selector: RegionSelector?) {
+        let (path, range) = try RegionSelector.splitImageArgument(argument)
+        if let range {
+            guard partition == nil && offset == nil else {
+                throw ValidationError("\(argument): give the range in the argument or with options, not both")
+            }
+            return (path, range)
+        }
+        if let partition { return (path, .named(partition)) }
+        if let offset, let size { return (path, .range(offset: offset, size: size)) }
+        return (path, nil)
     }
+}
+
+/// One image argument and the options that pick the vdev inside it.
+struct ImageOptions: ParsableArguments {
+    @Argument(help: "A disk image file or block device (IMAGE@OFFSET:SIZE picks a byte range).")
+    var image: String
+
+    @OptionGroup var region: RegionOptions
 
     func report() throws -> ImageReport {
-        let file = try ImageFile(path: image)
-        return try ImageReport(image: file, region: region)
+        let (path, selector) = try region.resolve(image)
+        return try ImageReport(image: try ImageFile(path: path), selector: selector)
     }
 }
 
@@ -77,7 +93,10 @@ struct Verify: ParsableCommand {
             for p in problems { print(p) }
             for n in report.notes { print("note: \(n)") }
             if problems.isEmpty {
-                print("\(report.path): all 4 labels valid, active uberblock txg \(report.vdevs[0].labels.activeUberblock!.uberblock.txg)")
+                for vdev in report.vdevs {
+                    let place = vdev.region.name.map { " (\($0))" } ?? ""
+                    print("\(report.path)\(place): all 4 labels valid, active uberblock txg \(vdev.labels.activeUberblock!.uberblock.txg)")
+                }
             }
         }
         if !problems.isEmpty { throw ExitCode(1) }

@@ -19,6 +19,18 @@ struct ZLabelCommand: AsyncParsableCommand {
         } catch let error as ImageError {
             printError("zlabel: \(error)")
             Foundation.exit(2)
+        } catch let error as PartitionTableError {
+            printError("zlabel: \(error)")
+            Foundation.exit(2)
+        } catch let error as LabelEditError {
+            printError("zlabel: refused, nothing written: \(error)")
+            Foundation.exit(3)
+        } catch let error as LabelWriteError {
+            printError("zlabel: \(error)")
+            Foundation.exit(4)
+        } catch let error as BootTargetError {
+            printError("zlabel: \(error)")
+            Foundation.exit(64)
         } catch {
             exit(withError: error)
         }
@@ -28,6 +40,6 @@ struct ZLabelCommand: AsyncParsableCommand {
         commandName: "zlabel",
         abstract: "Read, verify and rewrite ZFS vdev labels in disk images and devices; publish images to EC2.",
         version: "0.1.0",
-        subcommands: [Inspect.self, Verify.self, EC2Command.self]
+        subcommands: [Inspect.self, Verify.self, SetLabels.self, Restore.self, RepairChecksums.self, Targets.self, EC2Command.self]
     )
 }

@@ -1,0 +1,159 @@
+import Foundation
+import NVList
+import ZFSChecksum
+import ZFSLabel
+
+/// A saved copy of the four labels of one or more leaf vdevs, taken before an edit, with what identifies
+/// each image: its path and size, where the leaf sits, and SHA-256 digests of every label before and
+/// (as planned) after the edit, so a restore can refuse an image that has changed since.
+///
+/// File format, version 1: the line `zlabel label backup v1`, one line of JSON (the header), then for each
+/// entry in header order its four labels, 256 KiB each, as they were.
+public struct LabelBackup: Sendable {
+    public struct Entry: Sendable {
+        public var path: String
+        public var imageSize: UInt64
+        public var region: VdevRegion
+        /// The four whole labels before the edit.
+        public var before: [[UInt8]]
+        /// SHA-256 (hex) of each label before and after the edit.
+        public var beforeDigests: [String]
+        public var afterDigests: [String]
+
+        public init(path: String, imageSize: UInt64, region: VdevRegion, before: [[UInt8]], after: [[UInt8]]) {
+            self.path = path
+            self.imageSize = imageSize
+            self.region = region
+            self.before = before
+            self.beforeDigests = before.map(LabelBackup.digest)
+            self.afterDigests = after.map(LabelBackup.digest)
+        }
+
+        init(path: String, imageSize: UInt64, region: VdevRegion, before: [[UInt8]], beforeDigests: [String], afterDigests: [String]) {
+            self.path = path
+            self.imageSize = imageSize
+            self.region = region
+            self.before = before
+            self.beforeDigests = beforeDigests
+            self.afterDigests = afterDigests
+        }
+    }
+
+    public static let magicLine = "zlabel label backup v1"
+    public var entries: [Entry]
+
+    public init(entries: [Entry]) { self.entries = entries }
+
+    static func digest(_ bytes: [UInt8]) -> String {
+        let c = zfsSHA256(bytes)
+        return [c.words.0, c.words.1, c.words.2, c.words.3].map { w in
+            let h = String(w, radix: 16)
+            return String(repeating: "0", count: 16 - h.count) + h
+        }.joined()
+    }
+
+    /// Writes the backup to a new file and flushes it to stable storage; never overwrites a file.
+    public func write(to path: String) throws {
+        let header = JSONValue.object([
+            ("created", .string(ISO8601DateFormatter().string(from: Date()))),
+            ("entries", .array(entries.map { e in
+                .object([
+                    ("path", .string(e.path)), ("imageSize", .uint(e.imageSize)),
+                    ("regionOffset", .uint(e.region.offset)), ("regionSize", .uint(e.region.size)),
+                    ("regionName", e.region.name.map(JSONValue.string) ?? .null),
+                    ("before", .array(e.beforeDigests.map(JSONValue.string))),
+                    ("after", .array(e.afterDigests.map(JSONValue.string))),
+                ])
+            })),
+        ])
+        var data = Data((Self.magicLine + "\n" + header.rendered() + "\n").utf8)
+        for e in entries { for label in e.before { data.append(contentsOf: label) } }
+        guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600]),
+              let handle = FileHandle(forWritingAtPath: path)
+        else {
+            throw ImageError(.open, path: path, message: "cannot create the backup file")
+        }
+        do {
+            try handle.write(contentsOf: data)
+            try handle.synchronize()
+            try handle.close()
+        } catch {
+            throw ImageError(.write, path: path, message: "cannot write the backup: \(error)")
+        }
+    }
+
+    /// Reads a backup file.
+    public init(contentsOf path: String) throws {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ImageError(.open, path: path, message: "cannot read the backup file")
+        }
+        let bytes = [UInt8](data)
+        func bad(_ why: String, _ at: Int) -> ImageError {
+            ImageError(.read, path: path, offset: UInt64(at), message: "not a zlabel backup: \(why)")
+        }
+        guard let nl1 = bytes.firstIndex(of: 10), String(decoding: bytes[..<nl1], as: UTF8.self) == Self.magicLine else {
+            throw bad("the first line is not '\(Self.magicLine)'", 0)
+        }
+        guard let nl2 = bytes[(nl1 + 1)...].firstIndex(of: 10),
+              let header = try? JSONSerialization.jsonObject(with: Data(bytes[(nl1 + 1)..<nl2])) as? [String: Any],
+              let list = header["entries"] as? [[String: Any]]
+        else { throw bad("the header line is not valid JSON", nl1 + 1) }
+        var entries: [Entry] = []
+        var at = nl2 + 1
+        for (i, e) in list.enumerated() {
+            guard let p = e["path"] as? String, let size = (e["imageSize"] as? NSNumber)?.uint64Value,
+                  let off = (e["regionOffset"] as? NSNumber)?.uint64Value, let rsize = (e["regionSize"] as? NSNumber)?.uint64Value,
+                  let before = e["before"] as? [String], let after = e["after"] as? [String],
+                  before.count == LabelLayout.labelCount, after.count == LabelLayout.labelCount
+            else { throw bad("entry \(i) of the header is incomplete", nl1 + 1) }
+            var labels: [[UInt8]] = []
+            for j in 0..<LabelLayout.labelCount {
+                guard at + LabelLayout.labelSize <= bytes.count else { throw bad("the file ends inside label \(j) of entry \(i)", at) }
+                let label = Array(bytes[at..<(at + LabelLayout.labelSize)])
+                guard Self.digest(label) == before[j] else { throw bad("label \(j) of entry \(i) does not match its recorded digest", at) }
+                labels.append(label)
+                at += LabelLayout.labelSize
+            }
+            entries.append(Entry(path: p, imageSize: size, region: VdevRegion(offset: off, size: rsize, name: e["regionName"] as? String),
+                                 before: labels, beforeDigests: before, afterDigests: after))
+        }
+        self.entries = entries
+    }
+
+    /// What a restore did.
+    public enum RestoreOutcome: Sendable, Equatable {
+        /// The labels were put back.
+        case restored(labels: Int)
+        /// The image already holds the original labels.
+        case alreadyOriginal
+    }
+
+    /// Puts the saved labels of `entry` back into `image`, byte for byte, and reads them back.
+    ///
+    /// - Throws: ``ImageError`` when the image's size differs, or when any label holds something other than
+    ///   what the edit wrote (the image changed since), in which case nothing is written.
+    public static func restore(_ entry: Entry, into image: any ImageStorage) throws -> RestoreOutcome {
+        guard image.size == entry.imageSize else {
+            throw ImageError(.range, path: image.path, message: "is \(image.size) bytes but the backup was taken of \(entry.imageSize) bytes (\(entry.path)); refusing to restore")
+        }
+        let target = EditTarget(image: image, region: entry.region)
+        let now = try LabelWriter.readWholeLabels(target).map(digest)
+        if now == entry.beforeDigests { return .alreadyOriginal }
+        for i in 0..<LabelLayout.labelCount where now[i] != entry.afterDigests[i] && now[i] != entry.beforeDigests[i] {
+            let offset = entry.region.offset + LabelLayout.labelOffset(i, vdevSize: entry.region.size)
+            throw ImageError(.range, path: image.path, offset: offset, message: "label \(i) has changed since the backup's edit; refusing to restore")
+        }
+        var written = 0
+        for phase in [[0, 2], [1, 3]] {
+            for i in phase where now[i] != entry.beforeDigests[i] {
+                try image.write(entry.before[i], at: entry.region.offset + LabelLayout.labelOffset(i, vdevSize: entry.region.size))
+                written += 1
+            }
+            try image.synchronize()
+        }
+        guard try LabelWriter.readWholeLabels(target).map(digest) == entry.beforeDigests else {
+            throw ImageError(.read, path: image.path, message: "the restored labels did not read back as saved")
+        }
+        return .restored(labels: written)
+    }
+}

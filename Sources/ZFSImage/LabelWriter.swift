@@ -1,0 +1,144 @@
+import Foundation
+public import ZFSLabel
+import ZFSChecksum
+
+/// One leaf vdev to edit: an image opened for writing and where the leaf sits in it.
+public struct EditTarget: Sendable {
+    public var image: any ImageStorage
+    public var region: VdevRegion
+
+    public init(image: any ImageStorage, region: VdevRegion) {
+        self.image = image
+        self.region = region
+    }
+
+    /// A name for messages: the path, and the partition when there is one.
+    public var name: String { region.name.map { "\(image.path) (\($0))" } ?? image.path }
+}
+
+/// Why an edit stopped after it had started, and what state the images are in.
+public struct LabelWriteError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    /// The backup holding the original label areas, to undo with `zlabel restore`.
+    public var backup: String?
+    public var description: String {
+        message + (backup.map { "; the original labels are saved in \($0) (undo with `zlabel restore IMAGE --from \($0)`)" } ?? "")
+    }
+}
+
+/// What an applied edit did.
+public struct LabelWriteReport: Sendable {
+    /// Where the original labels were saved.
+    public var backup: String?
+    /// Each write, in the order it was made: image name, label index, byte offset in the image.
+    public var writes: [(image: String, label: Int, offset: UInt64)]
+}
+
+/// Plans and applies label edits on images, crash-safely.
+///
+/// The order follows `vdev_config_sync`: L0 and L2 of every member, flush, L1 and L3, flush. Each label
+/// is self-validating (its checksum covers its own offset), so at any instant every label holds either the
+/// old config or the new one, or fails its checksum and is ignored; a crash leaves at least one complete set
+/// that ZFS imports. Only the 112 KiB config areas are written; uberblocks, the boot area and data are never
+/// touched.
+public enum LabelWriter {
+    /// Reads the labels of every target and plans the edit.
+    ///
+    /// - Throws: ``ImageError`` when a read fails, ``LabelEditError`` when the edit is refused.
+    public static func plan(_ targets: [EditTarget], edit: LeafEdit, force: Bool = false) throws -> LabelEditPlan {
+        var members: [(name: String, labels: VdevLabels)] = []
+        for t in targets { members.append((t.name, try t.image.readLabels(in: t.region))) }
+        return try LabelEditPlan(members: members, edit: edit, force: force)
+    }
+
+    /// Applies a plan: checks that the images still hold what was planned from, saves the original label
+    /// areas to `backupPath` (flushed before the first write), writes in the crash-safe order, flushes, reads
+    /// every label back and checks it.
+    ///
+    /// - Parameters:
+    ///   - plan: from ``plan(_:edit:force:)`` over the same targets, in the same order.
+    ///   - backupPath: where to save the original labels; `nil` skips the backup (tests only).
+    public static func apply(_ plan: LabelEditPlan, to targets: [EditTarget], backupPath: String?) throws -> LabelWriteReport {
+        precondition(plan.members.count == targets.count, "one target per planned member")
+        for t in targets where !t.image.isWritable {
+            throw ImageError(.open, path: t.image.path, message: "is open read-only")
+        }
+        // The images must still hold what the plan was made from: planning again gives the same writes.
+        var originals: [[[UInt8]]] = []
+        var reread: [(name: String, labels: VdevLabels)] = []
+        for t in targets {
+            let labels = try readWholeLabels(t)
+            originals.append(labels)
+            reread.append((t.name, VdevLabels(labelBytes: labels.map { Optional($0) }, vdevSize: t.region.size)))
+        }
+        let again = try LabelEditPlan(members: reread, edit: plan.edit, force: true)
+        for (a, b) in zip(again.members, plan.members)
+        where a.after != b.after || zip(a.labels, b.labels).contains(where: { $0.newConfigArea != $1.newConfigArea }) {
+            throw LabelWriteError(message: "\(a.name) changed since the edit was planned; nothing was written")
+        }
+        guard plan.writesAnything else { return LabelWriteReport(backup: nil, writes: []) }
+
+        var backup: String?
+        if let backupPath {
+            let file = LabelBackup(entries: zip(targets, zip(plan.members, originals)).map { t, mo in
+                let after = mo.1.enumerated().map { i, bytes -> [UInt8] in
+                    var label = bytes
+                    if let area = mo.0.labels[i].newConfigArea {
+                        label.replaceSubrange(LabelLayout.configOffset..<(LabelLayout.configOffset + LabelLayout.configSize), with: area)
+                    }
+                    return label
+                }
+                return LabelBackup.Entry(path: t.image.path, imageSize: t.image.size, region: t.region, before: mo.1, after: after)
+            })
+            try file.write(to: backupPath)
+            backup = backupPath
+        }
+
+        var writes: [(String, Int, UInt64)] = []
+        do {
+            for phase in [[0, 2], [1, 3]] {
+                for (t, member) in zip(targets, plan.members) {
+                    for change in member.labels where phase.contains(change.index) {
+                        guard let area = change.newConfigArea else { continue }
+                        let offset = t.region.offset + change.configOffset
+                        try t.image.write(area, at: offset)
+                        writes.append((t.name, change.index, offset))
+                    }
+                }
+                for t in targets { try t.image.synchronize() }
+            }
+        } catch {
+            throw LabelWriteError(message: "writing stopped after \(writes.count) label writes: \(error)", backup: backup)
+        }
+
+        // Read back and verify every label.
+        for (t, member) in zip(targets, plan.members) {
+            let labels = try t.image.readLabels(in: t.region)
+            for (label, change) in zip(labels.labels, member.labels) {
+                if change.action == .keep { continue }
+                guard label.status == .valid, label.config == member.after else {
+                    throw LabelWriteError(message: "\(t.name): label \(label.index) did not read back as written (\(label.status.rawValue)\(label.problem.map { ": \($0)" } ?? ""))", backup: backup)
+                }
+            }
+        }
+        return LabelWriteReport(backup: backup, writes: writes)
+    }
+
+    static func readWholeLabels(_ t: EditTarget) throws(ImageError) -> [[UInt8]] {
+        try t.image.validate(t.region)
+        var out: [[UInt8]] = []
+        for i in 0..<LabelLayout.labelCount {
+            out.append(try t.image.read(at: t.region.offset + LabelLayout.labelOffset(i, vdevSize: t.region.size), count: LabelLayout.labelSize))
+        }
+        return out
+    }
+
+    /// A backup path next to the image that does not exist yet: `IMAGE.zlabel-backup`, then `-1`, `-2`…
+    public static func defaultBackupPath(for image: String) -> String {
+        let base = image + ".zlabel-backup"
+        if !FileManager.default.fileExists(atPath: base) { return base }
+        var n = 1
+        while FileManager.default.fileExists(atPath: "\(base)-\(n)") { n += 1 }
+        return "\(base)-\(n)"
+    }
+}
