@@ -102,6 +102,7 @@ extension Label {
             if let problemOffset { members.append(("problemOffset", .uint(problemOffset))) }
         }
         if let config { members.append(("config", config.json)) }
+        members.append(("bootenv", bootenv.json))
         if includeUberblocks {
             members.append(("uberblocks", .array(uberblocks.compactMap { slot in
                 guard let ub = slot.uberblock else { return nil }
@@ -112,6 +113,25 @@ extension Label {
                     ("timestamp", .uint(ub.timestamp)), ("mmpSequence", .uint(ub.mmpSequence)),
                 ])
             })))
+        }
+        return .object(members)
+    }
+}
+
+extension Bootenv {
+    /// The bootenv block as JSON: its checksum verdict and contents.
+    public var json: JSONValue {
+        var members: [(String, JSONValue)] = [("offset", .uint(offset))]
+        switch checksum {
+        case .valid: members.append(("checksum", .string("valid")))
+        case .mismatch: members.append(("checksum", .string("mismatch")))
+        case .noMagic: members.append(("checksum", .string("absent")))
+        }
+        switch contents {
+        case .empty: members.append(("contents", .string("empty")))
+        case .raw(let text): members += [("contents", .string("raw")), ("text", .string(text))]
+        case .nvlist(let list): members += [("contents", .string("nvlist")), ("nvlist", list.json)]
+        case .unknown(let version): members += [("contents", .string("unknown")), ("version", .uint(version))]
         }
         return .object(members)
     }
