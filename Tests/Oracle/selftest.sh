@@ -1,5 +1,5 @@
 #!/bin/bash
-# selftest.sh - exercise every oracle script once (real ZFS + GRUB), ~40 s.
+# selftest.sh - exercise every oracle script once (real ZFS + GRUB), ~45 s.
 # Prints one line per check and a closing "N passed, M failed" line; exits 1
 # if anything failed.  Needs root on Debian 12 (installs packages on first
 # use).  Work files go to a temporary directory that is removed at the end.
@@ -52,5 +52,15 @@ with open(sys.argv[1], 'r+b') as f:
         f.seek(off + 0x5000); b = f.read(1); f.seek(off + 0x5000); f.write(bytes([b[0] ^ 0xff]))
 PY
 checknot "zdb-check.sh catches bad checksum in labels 0+1" "$HERE/zdb-check.sh" -q -f "$W/bad.img"
+check "make-real-pool.sh raidz1 of 3" "$HERE/make-real-pool.sh" -n tank -z 1 -d "$W/z0.img" -d "$W/z1.img" -d "$W/z2.img"
+check "zdb-check.sh raidz1" "$HERE/zdb-check.sh" -q -f "$W/z0.img" "$W/z1.img" "$W/z2.img"
+check "label-tool.py verify: 4 good labels" bash -c "python3 '$HERE/label-tool.py' verify '$W/p.img' | grep -c 'nvlist cksum OK' | grep -qx 4"
+# OpenZFS 2.3: zhack label repair -c leaves a good label byte-identical and fixes a bad one
+cp --sparse=always "$W/p.img" "$W/r.img"
+# (zhack exits 1 when it had nothing to repair)
+check "zfs23.sh zhack label repair -c: no change on good labels" bash -c "'$HERE/zfs23.sh' zhack label repair -c '$W/r.img'; cmp '$W/p.img' '$W/r.img'"
+python3 "$HERE/label-tool.py" flip "$W/r.img" 2 0x5000 > /dev/null
+check "zfs23.sh zdb -lll flags label 2 only" bash -c "'$HERE/zfs23.sh' zdb -lll '$W/r.img' | grep -F '(Bad label cksum)' | tr -d ' ' | grep -qx 'LABEL2(Badlabelcksum)'"
+check "zfs23.sh zhack label repair -c fixes it" bash -c "'$HERE/zfs23.sh' zhack label repair -c '$W/r.img' && '$HERE/zlabel-json.sh' '$W/r.img' > /dev/null"
 echo "$P passed, $F failed"
 [ $F = 0 ]
