@@ -6,8 +6,8 @@ import ZLabel
 /// the result; the logic lives in the library modules.
 @main
 struct ZLabelCommand: AsyncParsableCommand {
-    /// Runs the command; an image error exits with status 2 and one line on stderr that names the file and
-    /// the byte offset.
+    /// Runs the command. The library's errors end the process with one line on stderr and the status of
+    /// the table in README.md ("Exit codes"); anything else goes to the argument parser's handling.
     static func main() async {
         do {
             var command = try parseAsRoot()
@@ -16,23 +16,10 @@ struct ZLabelCommand: AsyncParsableCommand {
             } else {
                 try command.run()
             }
-        } catch let error as ImageError {
-            printError("zlabel: \(error)")
-            Foundation.exit(2)
-        } catch let error as PartitionTableError {
-            printError("zlabel: \(error)")
-            Foundation.exit(2)
-        } catch let error as LabelEditError {
-            printError("zlabel: refused, nothing written: \(error)")
-            Foundation.exit(3)
-        } catch let error as LabelWriteError {
-            printError("zlabel: \(error)")
-            Foundation.exit(4)
-        } catch let error as BootTargetError {
-            printError("zlabel: \(error)")
-            Foundation.exit(64)
         } catch {
-            exit(withError: error)
+            guard let status = exitStatus(for: error) else { exit(withError: error) }
+            printError("zlabel: \(error is LabelEditError ? "refused, nothing written: " : "")\(error)")
+            Foundation.exit(status)
         }
     }
 
@@ -42,4 +29,16 @@ struct ZLabelCommand: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [Inspect.self, Verify.self, SetLabels.self, Restore.self, RepairChecksums.self, Targets.self, EC2Command.self]
     )
+}
+
+/// The exit status for a library error (README.md, "Exit codes"), or `nil` for errors the argument parser
+/// reports itself.
+func exitStatus(for error: any Error) -> Int32? {
+    switch error {
+    case is ImageError, is PartitionTableError: 2
+    case is LabelEditError: 3
+    case is LabelWriteError: 4
+    case is BootTargetError: 64
+    default: nil
+    }
 }
