@@ -27,6 +27,15 @@ public struct BlockManifestHeader: Codable, Sendable, Equatable {
     public var encrypted: Bool
     /// The snapshot's own parent, if any.
     public var parentSnapshotID: String?
+
+    /// Creates a header.
+    public init(snapshotID: String, volumeSizeGiB: Int, blockSize: Int, encrypted: Bool, parentSnapshotID: String? = nil) {
+        self.snapshotID = snapshotID
+        self.volumeSizeGiB = volumeSizeGiB
+        self.blockSize = blockSize
+        self.encrypted = encrypted
+        self.parentSnapshotID = parentSnapshotID
+    }
 }
 
 /// A loaded manifest: header and sorted entries.

@@ -152,6 +152,14 @@ public struct FileIdentity: Sendable, Equatable, Codable {
     public var size: UInt64
     /// `st_mtim` in nanoseconds.
     public var modifiedNanoseconds: Int64
+
+    /// Creates an identity.
+    public init(device: UInt64, inode: UInt64, size: UInt64, modifiedNanoseconds: Int64) {
+        self.device = device
+        self.inode = inode
+        self.size = size
+        self.modifiedNanoseconds = modifiedNanoseconds
+    }
 }
 
 /// An image held in memory, with explicit data extents (for tests and small images).

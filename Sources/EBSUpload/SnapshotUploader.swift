@@ -211,7 +211,12 @@ public struct SnapshotUploader: Sendable {
         let blockCount = UInt64(volume) * (gib / bs)
 
         let reader = try BlockReader(source: source, overlay: options.overlay)
-        let candidates = reader.candidateRanges(blockLimit: blockCount, extra: parent?.blockRanges ?? [])
+        // Unwritten blocks of an encrypted snapshot read back as garbage, so every block of the volume is
+        // sent; holes are still not read (the reader fills them with zeros).
+        let candidates =
+            encrypted
+            ? [0..<blockCount]
+            : reader.candidateRanges(blockLimit: blockCount, extra: parent?.blockRanges ?? [])
         let total = candidates.reduce(UInt64(0)) { $0 + UInt64($1.count) }
         log.debug(
             "\(name): \(source.size) bytes, \(reader.extents.count) data extents holding \(reader.dataBytes) bytes; "
@@ -228,13 +233,18 @@ public struct SnapshotUploader: Sendable {
         let key = UploadJournal.key(imagePath: name, region: ebs.client.region, endpoint: ebs.client.endpoint.baseURL)
         var resumeRefused: String?
         var resume = false
+        var completedRemotely = false
         if options.resume, let old = UploadJournal.existingHeader(directory: uploadsDir, key: key) {
             let slots = uploadsDir + "/\(key).blocks"
             let last = (try? FileManager.default.attributesOfItem(atPath: slots)[.modificationDate] as? Date) ?? nil
             if let why = Self.resumeRefusal(old: old, new: freshHeader, lastActivity: last, now: Date()) {
                 resumeRefused = why
-            } else if let id = old.snapshotID, old.state != "completed", let why = await remoteRefusal(id, old) {
+            } else if let id = old.snapshotID, old.state != "completed" {
+                let (why, remoteState) = await remoteCheck(id, old)
                 resumeRefused = why
+                resume = why == nil
+                // CompleteSnapshot went through but the kill came before the journal said so.
+                completedRemotely = resume && old.state == "completing" && remoteState == "completed"
             } else {
                 resume = true
             }
@@ -244,6 +254,7 @@ public struct SnapshotUploader: Sendable {
         }
         let journal = try UploadJournal(
             directory: uploadsDir, key: key, header: freshHeader, resume: resume, blockCount: blockCount)
+        if completedRemotely { try journal.update { $0.state = "completed" } }
         let header = journal.header
         if resume {
             log.info(
@@ -417,25 +428,26 @@ public struct SnapshotUploader: Sendable {
         return nil
     }
 
-    /// Asks EC2 whether the interrupted run's snapshot can still take blocks; nil when it can or EC2 cannot say.
-    func remoteRefusal(_ id: String, _ old: UploadJournalHeader) async -> String? {
-        guard let ec2 else { return nil }
+    /// Asks EC2 whether the interrupted run's snapshot can still take blocks. Returns the reason it cannot
+    /// (nil when it can, or when EC2 cannot say) and the state EC2 reports.
+    func remoteCheck(_ id: String, _ old: UploadJournalHeader) async -> (refusal: String?, state: String?) {
+        guard let ec2 else { return (nil, nil) }
         do {
             let snaps = try await ec2.describeSnapshots(ids: [id])
             guard let s = snaps.first(where: { $0.snapshotID == id }) else {
-                return "\(id) no longer exists (DescribeSnapshots does not list it)"
+                return ("\(id) no longer exists (DescribeSnapshots does not list it)", nil)
             }
             switch s.state {
-            case "pending": return nil
-            case "completed" where old.state == "completing": return nil
-            case "completed": return "\(id) is already completed, so it cannot take more blocks"
-            default: return "\(id) is in state \(s.state)" + (s.stateMessage.map { ": \($0)" } ?? "")
+            case "pending": return (nil, s.state)
+            case "completed" where old.state == "completing": return (nil, s.state)
+            case "completed": return ("\(id) is already completed, so it cannot take more blocks", s.state)
+            default: return ("\(id) is in state \(s.state)" + (s.stateMessage.map { ": \($0)" } ?? ""), s.state)
             }
         } catch let e as AWSServiceError where e.code.hasPrefix("InvalidSnapshot.NotFound") {
-            return "\(id) no longer exists (\(e.code))"
+            return ("\(id) no longer exists (\(e.code))", nil)
         } catch {
             log.warning("could not check \(id) with DescribeSnapshots (\(error)); trying to resume anyway")
-            return nil
+            return (nil, nil)
         }
     }
 

@@ -51,6 +51,26 @@ public struct UploadJournalHeader: Codable, Sendable, Equatable {
     public var timeoutMinutes: Int
     /// `starting`, `uploading`, `completing`, `completed`.
     public var state: String
+
+    /// Creates a header.
+    public init(
+        imagePath: String, image: FileIdentity, overlayDigest: String, optionsDigest: String, volumeSizeGiB: Int,
+        region: String, endpoint: String, clientToken: String, snapshotID: String?, snapshotStartedAt: Double?,
+        timeoutMinutes: Int, state: String
+    ) {
+        self.imagePath = imagePath
+        self.image = image
+        self.overlayDigest = overlayDigest
+        self.optionsDigest = optionsDigest
+        self.volumeSizeGiB = volumeSizeGiB
+        self.region = region
+        self.endpoint = endpoint
+        self.clientToken = clientToken
+        self.snapshotID = snapshotID
+        self.snapshotStartedAt = snapshotStartedAt
+        self.timeoutMinutes = timeoutMinutes
+        self.state = state
+    }
 }
 
 /// One written block, as stored in a slot.

@@ -11,7 +11,7 @@ Usage: botocore_sigv4_vectors.py [--check FILE]   (--check: exit 1 if FILE diffe
 """
 import base64, hashlib, importlib.util, json, os, sys
 
-here = os.path.dirname(os.path.abspath(__file__))
+here = os.path.dirname(os.path.realpath(__file__))
 oracle = os.environ.get("SIGV4_ORACLE") or os.path.normpath(
     os.path.join(here, "..", "..", "..", "..", "shared", "oracle", "sigv4_botocore.py"))
 spec = importlib.util.spec_from_file_location("sigv4_botocore", oracle)

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Upload benchmark (a script, not a timed test): an 8 GiB sparse image holding 1 GiB of data, uploaded to one
+# local moto_server by `zlabel ec2 upload` and by a boto3 thread-pool reference uploader.
+# Prints, per client: wall time, throughput, client CPU seconds per GiB uploaded, peak RSS, bytes read from
+# the image; and moto's CPU time per run.
+#
+# Usage: Benchmarks/upload/run.sh [ZLABEL_BINARY]      (default: .build/release/zlabel; build it with
+#        swift build -c release --product zlabel)
+# Env:   WORKERS (zlabel --workers, default 8), THREADS (boto3 threads, default 8), DATA_GIB (1), IMAGE_GIB (8),
+#        KEEP=1 keeps the work directory.
+# Needs: moto[server], boto3, /usr/bin/time (Debian package "time"), python3.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+ZLABEL="${1:-$root/.build/release/zlabel}"
+WORKERS="${WORKERS:-8}"; THREADS="${THREADS:-8}"; DATA_GIB="${DATA_GIB:-1}"; IMAGE_GIB="${IMAGE_GIB:-8}"
+[ -x "$ZLABEL" ] || { echo "no zlabel binary at $ZLABEL (swift build -c release --product zlabel)" >&2; exit 2; }
+[ -x /usr/bin/time ] || { echo "/usr/bin/time is missing (apt-get install time)" >&2; exit 2; }
+work="$(mktemp -d "${TMPDIR:-/tmp}/zlabel-bench.XXXXXX")"
+moto_pid=""
+cleanup() { [ -n "$moto_pid" ] && kill "$moto_pid" 2>/dev/null; [ "${KEEP:-0}" = 1 ] || rm -rf "$work"; }
+trap cleanup EXIT
+
+port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+MOTO_EC2_LOAD_DEFAULT_AMIS=false python3 -m moto.server -H 127.0.0.1 -p "$port" >"$work/moto.log" 2>&1 &
+moto_pid=$!
+ep="http://127.0.0.1:$port"
+for _ in $(seq 1 300); do curl -sf "$ep/moto-api/config" >/dev/null 2>&1 && break; sleep 0.2; done
+export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
+
+img="$work/image.raw"
+python3 - "$img" "$IMAGE_GIB" "$DATA_GIB" <<'PY'
+import os, sys
+path, image_gib, data_gib = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+B = 524288
+nblocks, ndata = image_gib * 2048, data_gib * 2048
+step = nblocks // ndata
+with open(path, "wb") as f:
+    f.truncate(image_gib << 30)
+    chunk = os.urandom(B * 16)
+    for k in range(ndata):          # every `step`-th block holds random data
+        f.seek(k * step * B)
+        off = (k * 7919 % 16) * B
+        f.write((chunk + chunk)[off:off + B])
+PY
+echo "image: $IMAGE_GIB GiB sparse, $DATA_GIB GiB data ($(du -k "$img" | cut -f1) KiB allocated); moto $ep" >&2
+
+cpu_of() { awk '{print ($14+$15)/100}' "/proc/$1/stat"; }   # utime+stime in seconds (USER_HZ=100)
+field() { sed -n "s/^[[:space:]]*$1: //p" "$2"; }
+
+run() {  # name, command...
+  local name="$1"; shift
+  curl -sf -X POST "$ep/moto-api/reset" >/dev/null
+  sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
+  local s0; s0="$(cpu_of "$moto_pid")"
+  /usr/bin/time -v -o "$work/$name.time" "$@" >"$work/$name.out" 2>"$work/$name.err"
+  local s1; s1="$(cpu_of "$moto_pid")"
+  python3 - "$name" "$work/$name.time" "$work/$name.out" "$s0" "$s1" "$DATA_GIB" <<'PY'
+import json, re, sys
+name, tfile, ofile, s0, s1, gib = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4]), float(sys.argv[5]), float(sys.argv[6])
+t = open(tfile).read()
+def f(k): return re.search(r"^\s*" + re.escape(k) + r": (.*)$", t, re.M).group(1)
+wall = f("Elapsed (wall clock) time (h:mm:ss or m:ss)").split(":")
+secs = sum(float(x) * 60 ** i for i, x in enumerate(reversed(wall)))
+cpu = float(f("User time (seconds)")) + float(f("System time (seconds)"))
+rss = int(f("Maximum resident set size (kbytes)")) / 1024
+out = open(ofile).read().strip()
+try:
+    o = json.loads(out[out.index("{"):])
+except Exception:
+    o = {}
+read = o.get("bytes_read", -1)
+print(f"{name:8s} wall {secs:7.2f} s  {gib*1024/secs:7.1f} MiB/s  client CPU {cpu:6.2f} s = {cpu/gib:5.2f} s/GiB  "
+      f"peak RSS {rss:7.1f} MiB  bytes read {read/2**20:9.1f} MiB  blocks {o.get('blocks_uploaded','?')}  "
+      f"moto CPU {s1-s0:6.2f} s")
+PY
+}
+
+run zlabel "$ZLABEL" ec2 upload "$img" --endpoint-url "$ep" --workers "$WORKERS" --json --no-progress \
+    --state-dir "$work/state"
+run boto3 python3 "$here/boto3_uploader.py" "$img" --endpoint-url "$ep" --threads "$THREADS"

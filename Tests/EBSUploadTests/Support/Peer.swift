@@ -1,0 +1,280 @@
+import AWSCore
+import EBSUpload
+import Foundation
+import Synchronization
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Paths and switches shared by the tests.
+enum TestEnv {
+    static let repoRoot = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let peerScript = repoRoot.appendingPathComponent("Tests/Peers/strict_ebs_peer.py").path
+    static let readbackScript = repoRoot.appendingPathComponent("Tests/Peers/readback.py").path
+    static let isCI = ProcessInfo.processInfo.environment["CI"] == "true"
+
+    /// True when moto_server (or the moto module) is installed.
+    static let motoInstalled: Bool = {
+        if run(["/bin/sh", "-c", "command -v moto_server"]).status == 0 { return true }
+        return run(["/usr/bin/env", "python3", "-c", "import moto.server"]).status == 0
+    }()
+
+    /// Moto tests run when moto is installed, and always in CI (where a missing moto must fail them).
+    static var motoTestsEnabled: Bool {
+        if !motoInstalled && !isCI {
+            print("note: moto_server not installed; skipping the moto-backed upload tests (they fail when CI=true)")
+        }
+        return motoInstalled || isCI
+    }
+
+    @discardableResult
+    static func run(_ argv: [String], stdin: Data? = nil) -> (status: Int32, out: String, err: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: argv[0])
+        p.arguments = Array(argv.dropFirst())
+        let o = Pipe()
+        let e = Pipe()
+        p.standardOutput = o
+        p.standardError = e
+        p.standardInput = FileHandle.nullDevice
+        do { try p.run() } catch { return (127, "", "\(error)") }
+        let group = DispatchGroup()
+        nonisolated(unsafe) var out = Data()  // written by one block, read after wait()
+        nonisolated(unsafe) var err = Data()
+        group.enter()
+        DispatchQueue.global().async {
+            out = o.fileHandleForReading.readDataToEndOfFile()
+            group.leave()
+        }
+        err = e.fileHandleForReading.readDataToEndOfFile()
+        group.wait()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
+    }
+
+    /// A fresh temporary directory.
+    static func tempDir(_ name: String) throws -> String {
+        let d = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "zlabel-ebs-\(name)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.createDirectory(at: d, withIntermediateDirectories: true)
+        return d.path
+    }
+}
+
+/// A child Python process that lives until we close its stdin (or the test process dies).
+final class ChildProcess: @unchecked Sendable {
+    let process = Process()
+    private let stdinPipe = Pipe()
+    /// The JSON line it printed when ready.
+    let info: [String: Any]
+
+    init(_ argv: [String]) throws {
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = argv
+        process.standardInput = stdinPipe
+        let out = Pipe()
+        process.standardOutput = out
+        try process.run()
+        // Read the first line.
+        var line = Data()
+        let h = out.fileHandleForReading
+        while true {
+            let b = h.readData(ofLength: 1)
+            if b.isEmpty || b == Data([0x0A]) { break }
+            line += b
+        }
+        guard let obj = try? JSONSerialization.jsonObject(with: line) as? [String: Any] else {
+            throw PeerError(message: "peer printed no ready line (exit \(process.isRunning ? -1 : process.terminationStatus))")
+        }
+        if let e = obj["error"] as? String { throw PeerError(message: e) }
+        info = obj
+    }
+
+    func stop() {
+        try? stdinPipe.fileHandleForWriting.close()
+        process.waitUntilExit()
+    }
+
+    deinit { if process.isRunning { stop() } }
+}
+
+struct PeerError: Error, CustomStringConvertible {
+    var message: String
+    var description: String { message }
+}
+
+/// One moto_server for the whole test process, started on first use.
+enum SharedMoto {
+    static let handle: Result<ChildProcess, PeerError> = {
+        do {
+            return .success(try ChildProcess(["python3", TestEnv.peerScript, "--moto-only"]))
+        } catch let e as PeerError {
+            return .failure(e)
+        } catch {
+            return .failure(PeerError(message: "\(error)"))
+        }
+    }()
+
+    static func url() throws -> String {
+        let h = try handle.get()
+        return try #require(h.info["upstream"] as? String)
+    }
+}
+
+/// A strict peer in front of the shared moto, with its own fault schedule.
+final class StrictPeer: @unchecked Sendable {
+    let child: ChildProcess
+    let port: Int
+    let motoURL: String
+    var endpoint: String { "http://127.0.0.1:\(port)" }
+
+    init(_ extra: [String] = []) throws {
+        motoURL = try SharedMoto.url()
+        child = try ChildProcess(["python3", TestEnv.peerScript, "--upstream", motoURL] + extra)
+        port = try #require(child.info["port"] as? Int)
+    }
+
+    func stop() { child.stop() }
+
+    /// GET /_peer/stats.
+    func stats() throws -> [String: Any] {
+        let r = TestEnv.run(["/usr/bin/env", "python3", "-c",
+            "import urllib.request,sys;sys.stdout.write(urllib.request.urlopen('\(endpoint)/_peer/stats').read().decode())"])
+        return try #require(try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any])
+    }
+
+    /// POST /_peer/delete?snapshot=ID.
+    func delete(snapshot: String) {
+        TestEnv.run(["/usr/bin/env", "python3", "-c",
+            "import urllib.request;urllib.request.urlopen(urllib.request.Request('\(endpoint)/_peer/delete?snapshot=\(snapshot)',data=b'',method='POST'))"])
+    }
+
+    /// Checks the peer saw no request that AWS would reject.
+    func expectNoRejections(sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let s = try stats()
+        let rejections = s["rejections"] as? [String] ?? ["(no stats)"]
+        #expect(rejections.isEmpty, "peer rejected: \(rejections.prefix(5))", sourceLocation: sourceLocation)
+    }
+}
+
+/// Reads a snapshot back with boto3 (an implementation independent of ours) and compares it with an image.
+struct Readback {
+    var blocksCompared = 0
+    var mismatches: [Int] = []
+    var written = 0
+    var nonzeroUnwritten: [Int] = []
+
+    static func check(motoURL: String, snapshot: String, parents: [String] = [], expectedImage: String) throws -> Readback {
+        var argv = ["/usr/bin/env", "python3", TestEnv.readbackScript, "--endpoint", motoURL, "--snapshot", snapshot,
+                    "--image", expectedImage]
+        if !parents.isEmpty { argv += ["--parents", parents.joined(separator: ",")] }
+        let r = TestEnv.run(argv)
+        guard r.status == 0 else { throw PeerError(message: "readback failed: \(r.err)") }
+        let o = try #require(try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any])
+        return Readback(
+            blocksCompared: o["blocks_compared"] as? Int ?? -1, mismatches: o["mismatches"] as? [Int] ?? [-1],
+            written: o["written"] as? Int ?? -1, nonzeroUnwritten: o["nonzero_unwritten"] as? [Int] ?? [-1])
+    }
+
+    var identical: Bool { mismatches.isEmpty && nonzeroUnwritten.isEmpty && blocksCompared > 0 }
+}
+
+/// Sparse test images.
+enum TestImage {
+    static let block = 524_288
+
+    /// A deterministic non-zero pattern for block `i` (seeded), 512 KiB.
+    static func pattern(_ i: Int, seed: UInt64 = 0) -> [UInt8] {
+        var g = SplitMix64(seed: seed &+ UInt64(i) &* 0x9E37)
+        var out = [UInt8](repeating: 0, count: block)
+        out.withUnsafeMutableBytes { b in
+            for k in stride(from: 0, to: block, by: 8) { b.storeBytes(of: g.next() | 1, toByteOffset: k, as: UInt64.self) }
+        }
+        return out
+    }
+
+    /// Creates a sparse file of `size` bytes and writes `writes` (offset, bytes) into it.
+    static func make(_ path: String, size: UInt64, writes: [(UInt64, [UInt8])]) throws {
+        let fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0o644)
+        guard fd >= 0 else { throw PeerError(message: "cannot create \(path)") }
+        defer { close(fd) }
+        guard ftruncate(fd, off_t(size)) == 0 else { throw PeerError(message: "ftruncate") }
+        for (off, bytes) in writes {
+            let n = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, off_t(off)) }
+            guard n == bytes.count else { throw PeerError(message: "pwrite") }
+        }
+    }
+
+    /// Copies a file, keeping holes (cp --sparse=always), then applies an overlay to the copy.
+    static func expectedCopy(of path: String, overlay: ByteRangeOverlay, to dest: String) throws {
+        TestEnv.run(["/bin/cp", "--sparse=always", path, dest])
+        let fd = open(dest, O_RDWR)
+        defer { close(fd) }
+        for p in overlay.patches {
+            _ = p.bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, off_t(p.offset)) }
+        }
+    }
+
+    /// A fingerprint of a (sparse) file that does not read its holes: size, mtime, data extents and the
+    /// SHA-256 of the bytes in them.
+    static func fingerprint(ofFile path: String) throws -> String {
+        let f = try ImageFile(path: path)
+        var desc = "\(f.identity.size) \(f.identity.modifiedNanoseconds)"
+        for e in try f.dataExtents() {
+            desc += " \(e)"
+            var buf = [UInt8](repeating: 0, count: Int(e.count))
+            try buf.withUnsafeMutableBytes { try f.read(into: $0, at: e.lowerBound) }
+            desc += ":" + EBSAPI.checksum(buf)
+        }
+        return desc
+    }
+}
+
+/// Builds an uploader that talks to a peer with test credentials.
+enum UploadHarness {
+    static func with<R: Sendable>(
+        endpoint: String, attemptTimeout: Duration = .seconds(2), token: String? = nil,
+        _ body: (SnapshotUploader, @Sendable () -> [String]) async throws -> R
+    ) async throws -> R {
+        var vars = [
+            "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1",
+            "AWS_EC2_METADATA_DISABLED": "true", "AWS_CONFIG_FILE": "/nonexistent", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+        ]
+        if let token { vars["AWS_SESSION_TOKEN"] = token }
+        let env = AWSEnvironment(variables: vars, homeDirectory: "/nonexistent")
+        let config = try AWSConfiguration(environment: env, options: AWSClientOptions(endpointURL: endpoint))
+        let log = LogCollector()
+        return try await AsyncHTTPTransport.withTransport(
+            configuration: .init(maxConnectionsPerHost: 16, connectTimeout: .seconds(2), readTimeout: attemptTimeout)
+        ) { transport in
+            let session = try await AWSSession(configuration: config, transport: transport, log: log.log)
+            let policy = fastPolicy(attemptTimeout: attemptTimeout)
+            let uploader = SnapshotUploader(
+                ebs: EBSClient(client: try session.client(for: .ebs)),
+                ec2: EC2Client(client: try session.client(for: .ec2), policy: policy), log: log.log)
+            return try await body(uploader, { log.lines })
+        }
+    }
+
+    /// Test retry timing: short delays so fault schedules finish quickly.
+    static func fastPolicy(attemptTimeout: Duration = .seconds(2)) -> RetryPolicy {
+        RetryPolicy(
+            maxAttempts: 8, baseDelay: .milliseconds(20), throttleBaseDelay: .milliseconds(50),
+            maxDelay: .milliseconds(400), attemptTimeout: attemptTimeout, operationTimeout: .seconds(60),
+            notFoundWindow: .seconds(30))
+    }
+}
+
+/// Collects log lines.
+final class LogCollector: Sendable {
+    private let store = Mutex<[String]>([])
+    var lines: [String] { store.withLock { $0 } }
+    var log: AWSLog {
+        AWSLog { [self] level, msg in
+            store.withLock { $0.append("\(level): \(msg)") }
+        }
+    }
+}
