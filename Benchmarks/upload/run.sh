@@ -7,7 +7,7 @@
 # Usage: Benchmarks/upload/run.sh [ZLABEL_BINARY]      (default: .build/release/zlabel; build it with
 #        swift build -c release --product zlabel)
 # Env:   WORKERS (zlabel --workers, default 8), THREADS (boto3 threads, default 8), DATA_GIB (1), IMAGE_GIB (8),
-#        KEEP=1 keeps the work directory.
+#        ROUNDS (alternating zlabel/boto3 runs, default 1), KEEP=1 keeps the work directory.
 # Needs: moto[server], boto3, /usr/bin/time (Debian package "time"), python3.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -27,6 +27,17 @@ moto_pid=$!
 ep="http://127.0.0.1:$port"
 for _ in $(seq 1 300); do curl -sf "$ep/moto-api/config" >/dev/null 2>&1 && break; sleep 0.2; done
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
+
+# Warm moto up (its EBS and EC2 modules load lazily on first use) so neither client pays for that.
+python3 - "$ep" <<'PY'
+import base64, hashlib, sys, boto3
+ebs = boto3.client("ebs", endpoint_url=sys.argv[1])
+s = ebs.start_snapshot(VolumeSize=1)["SnapshotId"]
+b = bytes(524288); d = hashlib.sha256(b).digest()
+ebs.put_snapshot_block(SnapshotId=s, BlockIndex=0, BlockData=b, DataLength=524288,
+                       Checksum=base64.b64encode(d).decode(), ChecksumAlgorithm="SHA256")
+ebs.complete_snapshot(SnapshotId=s, ChangedBlocksCount=1)
+PY
 
 img="$work/image.raw"
 python3 - "$img" "$IMAGE_GIB" "$DATA_GIB" <<'PY'
@@ -72,10 +83,13 @@ except Exception:
 read = o.get("bytes_read", -1)
 print(f"{name:8s} wall {secs:7.2f} s  {gib*1024/secs:7.1f} MiB/s  client CPU {cpu:6.2f} s = {cpu/gib:5.2f} s/GiB  "
       f"peak RSS {rss:7.1f} MiB  bytes read {read/2**20:9.1f} MiB  blocks {o.get('blocks_uploaded','?')}  "
-      f"moto CPU {s1-s0:6.2f} s")
+      f"retries {o.get('retries','-')}  moto CPU {s1-s0:6.2f} s")
 PY
 }
 
+ROUNDS="${ROUNDS:-1}"
+for r in $(seq 1 "$ROUNDS"); do
 run zlabel "$ZLABEL" ec2 upload "$img" --endpoint-url "$ep" --workers "$WORKERS" --json --no-progress \
     --state-dir "$work/state"
 run boto3 python3 "$here/boto3_uploader.py" "$img" --endpoint-url "$ep" --threads "$THREADS"
+done

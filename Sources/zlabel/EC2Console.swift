@@ -76,7 +76,7 @@ final class EC2Console: Sendable {
             let left = Int((Double(p.blocksTotal) - Double(p.blocksDone)) / blockRate)
             eta = String(format: "%d:%02d", left / 60, left % 60)
         }
-        return String(format: "%.0f/%.0f MiB (%d%%)  %.1f MiB/s  ETA ", done, total, pct, rate) + eta
+        return String(format: "%.1f/%.1f MiB (%d%%)  %.1f MiB/s  ETA ", done, total, pct, rate) + eta
             + "  \(p.blocksSkipped) blocks skipped  \(p.retries) retries"
     }
 }
