@@ -82,7 +82,8 @@ public struct ImageReport: Sendable {
     }
 
     /// Everything that keeps the image from verifying, one sentence each naming the file, the label and the
-    /// byte offset in the image. Empty when every label of every vdev is valid and an uberblock is usable.
+    /// byte offset in the image. Empty when every label of every vdev is valid, an uberblock is usable and no
+    /// slot holding an uberblock fails its checksum.
     public var problems: [String] {
         var out: [String] = []
         if vdevs.isEmpty { out.append("\(path): no ZFS vdev found") }
@@ -94,6 +95,13 @@ public struct ImageReport: Sendable {
                 if let problem = label.problem { s += ": \(problem)" }
                 if let at = label.problemOffset { s += " (byte \(hex(base + at)))" }
                 out.append(s)
+            }
+            // A slot that carries the uberblock magic but fails its checksum is a damaged (or torn) uberblock;
+            // ZFS skips it silently, which can roll the pool back to an older transaction group.
+            for label in vdev.labels.labels {
+                for slot in label.uberblocks where slot.uberblock != nil && !slot.checksum.isValid {
+                    out.append("\(path)\(place): label \(label.index) uberblock slot \(slot.index) at byte \(hex(base + slot.offset)) fails its checksum (txg \(slot.uberblock!.txg))")
+                }
             }
             if vdev.labels.activeUberblock == nil {
                 out.append("\(path)\(place): no usable uberblock in any of the four labels' rings")
