@@ -68,11 +68,16 @@ public struct LabelBackup: Sendable {
         ])
         var data = Data((Self.magicLine + "\n" + header.rendered() + "\n").utf8)
         for e in entries { for label in e.before { data.append(contentsOf: label) } }
-        guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600]),
-              let handle = FileHandle(forWritingAtPath: path)
-        else {
-            throw ImageError(.open, path: path, message: "cannot create the backup file")
+        // O_EXCL: an existing file (an earlier backup, say) is never replaced; FileManager.createFile would
+        // replace it.
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            let e = errno
+            throw ImageError(.open, path: path, errno: e, message: e == EEXIST
+                ? "the backup file already exists; refusing to overwrite it"
+                : "cannot create the backup file: \(ImageFile.describe(e))")
         }
+        let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
         do {
             try handle.write(contentsOf: data)
             try handle.synchronize()
