@@ -94,10 +94,15 @@ extension NVList {
             self[key] = .nvlist(child)
         case (.nvlistArray(var array)?, .index(let i)) where array.indices.contains(i):
             let inner = NVPath(components: Array(rest.components.dropFirst()))
-            guard !inner.components.isEmpty else {
-                throw NVPathError(path: path, reason: "cannot replace an element of a list array")
+            if inner.components.isEmpty {
+                // The path names an element of a list array: only another list can take its place.
+                guard case .nvlist(let element)? = value else {
+                    throw NVPathError(path: path, reason: "an element of a list array can only be replaced by a list")
+                }
+                array[i] = element
+            } else {
+                try array[i].setValue(value, at: inner)
             }
-            try array[i].setValue(value, at: inner)
             self[key] = .nvlistArray(array)
         default:
             throw NVPathError(path: path, reason: "'\(key)' is missing or not a nested list here")

@@ -327,19 +327,7 @@ public struct LabelEditPlan: Sendable {
                 diff.append(FieldChange(path: "\(nodePath).\(key)", old: old, new: value))
             }
         }
-        // A leaf inside a mirror or raidz sits in an nvlist array (`vdev_tree.children[1]`), and
-        // `NVList.setValue` replaces named values only: put the node into its array, then set the array.
-        var target = nodePath
-        var replacement = NVValue.nvlist(node)
-        if case .index(let i)? = nodePath.components.last {
-            target = NVPath(components: Array(nodePath.components.dropLast()))
-            guard case .nvlistArray(var siblings)? = config.value(at: target), siblings.indices.contains(i) else {
-                preconditionFailure("the leaf was found at \(nodePath)")
-            }
-            siblings[i] = node
-            replacement = .nvlistArray(siblings)
-        }
-        do { try config.setValue(replacement, at: target) } catch {
+        do { try config.setValue(.nvlist(node), at: nodePath) } catch {
             preconditionFailure("the leaf was found at \(nodePath): \(error)")
         }
     }

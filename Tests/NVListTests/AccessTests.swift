@@ -34,6 +34,11 @@ import Testing
         #expect(c.value(at: "vdev_tree.children[1].phys_path") == .string("/b"))
         try c.setValue(nil, at: "vdev_tree.children[0].phys_path")
         #expect(c.list("vdev_tree")?.lists("children")?[0].names == ["guid"])
+        var child = try #require(c.list("vdev_tree")?.lists("children")?[1])
+        child["phys_path"] = .string("/c")
+        try c.setValue(.nvlist(child), at: "vdev_tree.children[1]")
+        #expect(c.value(at: "vdev_tree.children[1].phys_path") == .string("/c"))
+        #expect(throws: NVPathError.self) { try c.setValue(.uint64(1), at: "vdev_tree.children[1]") }
         try c.setValue(.uint64(9), at: "comment")
         #expect(c.names.last == "comment")
         #expect(throws: NVPathError.self) { try c.setValue(.uint64(1), at: "nope.child") }
