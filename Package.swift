@@ -46,6 +46,8 @@ let package = Package(
         .target(name: "ZFSLabel", dependencies: ["NVList", "ZFSChecksum"], swiftSettings: strict),
         .target(name: "DiskPartitions", swiftSettings: strict),
         .target(name: "BootTargets", swiftSettings: strict),
+        .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
+        .target(name: "ZFSMOS", dependencies: ["NVList", "ZFSChecksum", "ZFSLabel", "CZlib"], swiftSettings: strict),
         .target(
             name: "ZFSImage",
             dependencies: [
@@ -56,7 +58,7 @@ let package = Package(
         ),
         .target(
             name: "ZLabel",
-            dependencies: ["NVList", "ZFSChecksum", "ZFSLabel", "DiskPartitions", "BootTargets", "ZFSImage"],
+            dependencies: ["NVList", "ZFSChecksum", "ZFSLabel", "DiskPartitions", "BootTargets", "ZFSImage", "ZFSMOS"],
             swiftSettings: strict
         ),
 
@@ -83,10 +85,12 @@ let package = Package(
         ),
 
         // MARK: tests
+        .target(name: "TestSupport", dependencies: ["ZLabel"], path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "NVListTests", dependencies: ["NVList"], swiftSettings: strict),
         .testTarget(name: "ZFSChecksumTests", dependencies: ["ZFSChecksum"], swiftSettings: strict),
         .testTarget(name: "DiskPartitionsTests", dependencies: ["DiskPartitions"], swiftSettings: strict),
         .testTarget(name: "BootTargetsTests", dependencies: ["BootTargets"], swiftSettings: strict),
+        .testTarget(name: "ZFSMOSTests", dependencies: ["ZFSMOS", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "AWSCoreTests", dependencies: ["AWSCore"], exclude: ["Vectors"], swiftSettings: strict),
         .testTarget(name: "EBSUploadTests", dependencies: ["EBSUpload", "AWSCore"], swiftSettings: strict),
     ]

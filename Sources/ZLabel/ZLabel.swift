@@ -6,3 +6,4 @@
 @_exported public import DiskPartitions
 @_exported public import BootTargets
 @_exported public import ZFSImage
+@_exported public import ZFSMOS

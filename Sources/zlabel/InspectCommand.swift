@@ -57,7 +57,19 @@ struct Inspect: ParsableCommand {
     @Flag(help: "Include the uberblock rings.")
     var uberblocks = false
 
+    @Flag(help: "Print the pool's own config from the MOS, like `zdb -e -C` (give every member image after IMAGE).")
+    var mos = false
+
+    @Argument(help: "With --mos: the images of the pool's other leaf vdevs (mirror or raidz members).")
+    var members: [String] = []
+
     func run() throws {
+        if !members.isEmpty && !mos { throw ValidationError("more than one image is only read with --mos") }
+        if mos {
+            let pool = try PoolInspection(paths: try ([options.image] + members).map { try options.region.resolve($0) })
+            print(json ? pool.json(includeUberblocks: uberblocks).rendered() : pool.mos.zdbText, terminator: json ? "\n" : "")
+            return
+        }
         let report = try options.report()
         if json {
             print(report.json(includeUberblocks: uberblocks).rendered())
