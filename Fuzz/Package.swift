@@ -45,5 +45,10 @@ let package = Package(
             dependencies: ["FuzzSupport", .product(name: "ZLabel", package: root)],
             swiftSettings: strict
         ),
+        .executableTarget(
+            name: "FuzzMOS",
+            dependencies: ["FuzzSupport", .product(name: "ZLabel", package: root)],
+            swiftSettings: strict
+        ),
     ]
 )
