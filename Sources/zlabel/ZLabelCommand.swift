@@ -27,7 +27,7 @@ struct ZLabelCommand: AsyncParsableCommand {
         commandName: "zlabel",
         abstract: "Read, verify and rewrite ZFS vdev labels in disk images and devices; publish images to EC2.",
         version: "0.1.0",
-        subcommands: [Inspect.self, Verify.self, SetLabels.self, Restore.self, RepairChecksums.self, Targets.self, EC2Command.self]
+        subcommands: [Inspect.self, Verify.self, SetLabels.self, Restore.self, RepairChecksums.self, Targets.self, BootViewCommand.self, EC2Command.self]
     )
 }
 
@@ -35,7 +35,7 @@ struct ZLabelCommand: AsyncParsableCommand {
 /// reports itself.
 func exitStatus(for error: any Error) -> Int32? {
     switch error {
-    case is ImageError, is PartitionTableError: 2
+    case is ImageError, is PartitionTableError, is MOSError: 2
     case is LabelEditError: 3
     case is LabelWriteError: 4
     case is BootTargetError: 64
