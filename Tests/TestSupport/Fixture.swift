@@ -11,7 +11,7 @@ import Darwin
 /// ```swift
 /// let url = try Fixture.image("rpool-kvm.img")               // read-only, shared, decompressed once
 /// let copy = try Fixture.scratchCopy("rpool-mirror-0.img", "rpool-mirror-1.img")
-/// try edit(copy.urls[0])                                      // writable, deleted with `copy`
+/// try edit(copy.urls[0])                                      // writable, private to this test
 /// for fixture in Fixture.all where fixture.byteOrder == .big { ... }
 /// ```
 public struct Fixture: Sendable, Hashable, CustomStringConvertible {
@@ -193,8 +193,8 @@ public struct Fixture: Sendable, Hashable, CustomStringConvertible {
     /// test and test process afterwards. **Do not write to it**: take `scratchCopy` for that.
     public static func image(_ name: String) throws -> URL { try named(name).url() }
 
-    /// Fresh writable, sparse copies of the named fixtures in a new temporary directory, which is deleted when the
-    /// returned value goes away. The copies keep their fixture names.
+    /// Fresh writable, sparse copies of the named fixtures in a new temporary directory (removed when the test
+    /// process exits). The copies keep their fixture names.
     public static func scratchCopy(_ names: String...) throws -> Scratch { try scratchCopy(names) }
 
     public static func scratchCopy(_ names: [String]) throws -> Scratch {
@@ -209,7 +209,7 @@ public struct Fixture: Sendable, Hashable, CustomStringConvertible {
         return Scratch(directory: directory, urls: urls)
     }
 
-    /// Writable copies of fixtures; the directory (and so the copies) is deleted when this goes away.
+    /// Writable copies of fixtures, in their own temporary directory.
     public struct Scratch: Sendable {
         public let directory: TemporaryDirectory
         public let urls: [URL]

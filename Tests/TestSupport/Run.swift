@@ -102,6 +102,7 @@ public enum Run {
             kill(process.processIdentifier, SIGKILL)
             done.wait()
         }
+        defer { scratch.remove() }
         let status: Int32 =
             process.terminationReason == .uncaughtSignal ? 128 + process.terminationStatus : process.terminationStatus
         return ProcessResult(
