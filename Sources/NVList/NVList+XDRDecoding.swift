@@ -44,13 +44,17 @@ extension NVList {
         }
         let header = NVStreamHeader(hostByteOrder: bytes[1] == 0 ? .big : .little)
         var reader = XDRReader(bytes, from: 4, to: bytes.count)
-        let (list, slack) = try decodeBody(&reader, depth: 0, context: "")
+        let (list, slack) = try decodeBody(&reader, depth: 0, context: ListPath(""))
         return NVDecodedStream(list: list, header: header, byteCount: reader.position + slack)
     }
 
     /// Decodes an embedded list body; also returns its *slack*: the bytes libnvpair counts in sizes but does
     /// not write (4 for every empty array with a count word, at any depth).
-    static func decodeBody(_ r: inout XDRReader, depth: Int, context: String) throws(NVListError) -> (NVList, Int) {
+    static func decodeBody(_ r: inout XDRReader, depth: Int, context listPath: ListPath)
+        throws(NVListError) -> (NVList, Int)
+    {
+        // The list's path is rendered only for errors and for the paths of nested lists.
+        var context: String { listPath.description }
         guard depth < maximumDepth else {
             throw NVListError(.tooDeep, offset: r.position, context: context,
                               detail: "lists are nested more than \(maximumDepth) deep")
@@ -63,35 +67,56 @@ extension NVList {
         }
         let flags = Flags(rawValue: try r.readUInt32("the list flags", context: context))
         var pairs: [NVPair] = []
-        var seen = Set<String>()
-        var seenTyped = Set<NVTypedName>()
+        // Room for a typical list up front (the smallest pair takes 24 stream bytes), not grown pair by pair.
+        pairs.reserveCapacity(min(16, r.remaining / 24))
+        // Names seen so far, for the uniqueness flags. Lists in labels hold a few dozen pairs, for which a
+        // linear scan is cheaper than hashing every name into a set; a longer list switches to the set.
+        var seen: Set<String>? = nil
+        var seenTyped: Set<NVTypedName>? = nil
         var slack = 0
         while true {
             let start = r.position
             let encodeSize = try r.readInt32("a pair's encode_size", context: context)
             let decodeSize = try r.readInt32("a pair's decode_size", context: context)
             if encodeSize == 0 && decodeSize == 0 { break }
-            let (pair, pairSlack) = try decodePair(&r, start: start, depth: depth, context: context)
+            let (pair, pairSlack) = try decodePair(&r, start: start, depth: depth, context: listPath)
             let name = pair.name
-            let here = context.isEmpty ? name : "\(context).\(name)"
+            // The pair's path, for errors only: building it for every pair costs more than decoding the pair.
+            func here() -> String { path(listPath, name) }
             let expectedEncode = r.position - start + pairSlack
             slack += pairSlack
             guard Int(encodeSize) == expectedEncode else {
-                throw NVListError(.sizeMismatch, offset: start, context: here,
+                throw NVListError(.sizeMismatch, offset: start, context: here(),
                                   detail: "encode_size is \(encodeSize) but the pair takes \(expectedEncode)")
             }
-            guard Int(decodeSize) == pair.decodedSize else {
-                throw NVListError(.sizeMismatch, offset: start + 4, context: here,
-                                  detail: "decode_size is \(decodeSize) but libnvpair computes \(pair.decodedSize)")
+            let decodedSize = pair.decodedSize
+            guard Int(decodeSize) == decodedSize else {
+                throw NVListError(.sizeMismatch, offset: start + 4, context: here(),
+                                  detail: "decode_size is \(decodeSize) but libnvpair computes \(decodedSize)")
             }
             if flags.contains(.uniqueNameAndType) {
-                guard seenTyped.insert(NVTypedName(name: name, type: pair.value.type)).inserted else {
-                    throw NVListError(.duplicateName, offset: start, context: here,
+                let type = pair.value.type
+                let duplicate: Bool
+                if seenTyped == nil, pairs.count < linearScanLimit {
+                    duplicate = pairs.contains { $0.value.type == type && sameName($0.name, name) }
+                } else {
+                    if seenTyped == nil { seenTyped = Set(pairs.map { NVTypedName(name: $0.name, type: $0.value.type) }) }
+                    duplicate = !seenTyped!.insert(NVTypedName(name: name, type: type)).inserted
+                }
+                guard !duplicate else {
+                    throw NVListError(.duplicateName, offset: start, context: here(),
                                       detail: "name and type occur twice in a list flagged NV_UNIQUE_NAME_TYPE")
                 }
             } else if flags.contains(.uniqueName) {
-                guard seen.insert(name).inserted else {
-                    throw NVListError(.duplicateName, offset: start, context: here,
+                let duplicate: Bool
+                if seen == nil, pairs.count < linearScanLimit {
+                    duplicate = pairs.contains { sameName($0.name, name) }
+                } else {
+                    if seen == nil { seen = Set(pairs.map(\.name)) }
+                    duplicate = !seen!.insert(name).inserted
+                }
+                guard !duplicate else {
+                    throw NVListError(.duplicateName, offset: start, context: here(),
                                       detail: "name occurs twice in a list flagged NV_UNIQUE_NAME")
                 }
             }
@@ -100,9 +125,10 @@ extension NVList {
         return (NVList(flags: flags, pairs: pairs), slack)
     }
 
-    private static func decodePair(_ r: inout XDRReader, start: Int, depth: Int, context: String)
+    private static func decodePair(_ r: inout XDRReader, start: Int, depth: Int, context listPath: ListPath)
         throws(NVListError) -> (NVPair, Int)
     {
+        var context: String { listPath.description }
         let nameAt = r.position
         let nameLength = try r.readUInt32("a pair's name length", context: context)
         guard nameLength > 0, nameLength <= r.remaining else {
@@ -111,53 +137,61 @@ extension NVList {
         }
         let rawName = try r.readOpaque(count: Int(nameLength), "a pair name", context: context)
         let name = try XDRReader.string(rawName, at: nameAt + 4, "a pair name", context: context)
-        let here = context.isEmpty ? name : "\(context).\(name)"
         let typeAt = r.position
-        let rawType = try r.readInt32("the type", context: here)
+        let rawType = try r.readInt32("the type", context: path(listPath, name))
         guard let type = NVDataType(rawValue: rawType) else {
-            throw NVListError(.unknownType, offset: typeAt, context: here, detail: "type \(rawType) is not a libnvpair type")
+            throw NVListError(.unknownType, offset: typeAt, context: path(listPath, name),
+                              detail: "type \(rawType) is not a libnvpair type")
         }
         let countAt = r.position
-        let nelem = try r.readInt32("the element count", context: here)
-        let (value, slack) = try decodeValue(&r, type: type, nelem: nelem, countAt: countAt, depth: depth, context: here)
+        let nelem = try r.readInt32("the element count", context: path(listPath, name))
+        let (value, slack) = try decodeValue(
+            &r, type: type, nelem: nelem, countAt: countAt, depth: depth, context: listPath, name: name)
         return (NVPair(name, value), slack)
     }
 
     private static func decodeValue(
-        _ r: inout XDRReader, type: NVDataType, nelem: Int32, countAt: Int, depth: Int, context: String
+        _ r: inout XDRReader, type: NVDataType, nelem: Int32, countAt: Int, depth: Int, context: ListPath,
+        name: String
     ) throws(NVListError) -> (NVValue, Int) {
         let value: NVValue
         switch type {
         case .nvlist:
+            let here = path(context, name)
             guard nelem == 1 else {
-                throw NVListError(.badElementCount, offset: countAt, context: context,
+                throw NVListError(.badElementCount, offset: countAt, context: here,
                                   detail: "element count \(nelem) is not 1 for type \(type)")
             }
-            let (list, slack) = try decodeBody(&r, depth: depth + 1, context: context)
+            let (list, slack) = try decodeBody(&r, depth: depth + 1, context: ListPath(here))
             return (.nvlist(list), slack)
         case .nvlistArray:
+            let here = path(context, name)
             guard nelem >= 0, Int(nelem) <= r.remaining / 16 else {
-                throw NVListError(.badElementCount, offset: countAt, context: context,
+                throw NVListError(.badElementCount, offset: countAt, context: here,
                                   detail: "element count \(nelem) does not fit the \(r.remaining) bytes left for type \(type)")
             }
             var out: [NVList] = []
             out.reserveCapacity(Int(nelem))
             var slack = 0
             for i in 0..<Int(nelem) {
-                let (list, s) = try decodeBody(&r, depth: depth + 1, context: "\(context)[\(i)]")
+                let (list, s) = try decodeBody(&r, depth: depth + 1, context: ListPath(here, index: i))
                 out.append(list)
                 slack += s
             }
             return (.nvlistArray(out), slack)
         default:
-            value = try decodeScalarOrArray(&r, type: type, nelem: nelem, countAt: countAt, context: context)
+            value = try decodeScalarOrArray(
+                &r, type: type, nelem: nelem, countAt: countAt, context: PairPath(list: context, name: name))
         }
         return (value, value.hasCountWord && value.elementCount == 0 ? 4 : 0)
     }
 
     private static func decodeScalarOrArray(
-        _ r: inout XDRReader, type: NVDataType, nelem: Int32, countAt: Int, context: String
+        _ r: inout XDRReader, type: NVDataType, nelem: Int32, countAt: Int, context pairPath: PairPath
     ) throws(NVListError) -> NVValue {
+        // Every use of `context` below is an autoclosure or an error path, so the string is built only when
+        // something is wrong.
+        var context: String { pairPath.description }
         func badCount(_ why: String) -> NVListError {
             NVListError(.badElementCount, offset: countAt, context: context,
                         detail: "element count \(nelem) \(why) for type \(type)")
@@ -180,7 +214,7 @@ extension NVList {
         let n = Int(nelem)
         switch type {
         case .boolean: return .boolean
-        case .booleanValue: return .booleanValue(try readBool(&r, context: context))
+        case .booleanValue: return .booleanValue(try readBool(&r, context: pairPath))
         case .byte: return .byte(UInt8(truncatingIfNeeded: try r.readUInt32("a byte", context: context)))
         case .int8: return .int8(Int8(truncatingIfNeeded: try r.readInt32("an int8", context: context)))
         case .uint8: return .uint8(UInt8(truncatingIfNeeded: try r.readUInt32("a uint8", context: context)))
@@ -195,21 +229,21 @@ extension NVList {
         case .string: return .string(try r.readString("the string value", context: context))
         case .byteArray: return .byteArray(Array(try r.readOpaque(count: n, "a byte array", context: context)))
         case .int8Array:
-            return .int8Array(try readWords(&r, n, context) { Int8(truncatingIfNeeded: Int32(bitPattern: $0)) })
-        case .uint8Array: return .uint8Array(try readWords(&r, n, context) { UInt8(truncatingIfNeeded: $0) })
+            return .int8Array(try readWords(&r, n, pairPath) { Int8(truncatingIfNeeded: Int32(bitPattern: $0)) })
+        case .uint8Array: return .uint8Array(try readWords(&r, n, pairPath) { UInt8(truncatingIfNeeded: $0) })
         case .int16Array:
-            return .int16Array(try readWords(&r, n, context) { Int16(truncatingIfNeeded: Int32(bitPattern: $0)) })
-        case .uint16Array: return .uint16Array(try readWords(&r, n, context) { UInt16(truncatingIfNeeded: $0) })
-        case .int32Array: return .int32Array(try readWords(&r, n, context) { Int32(bitPattern: $0) })
-        case .uint32Array: return .uint32Array(try readWords(&r, n, context) { $0 })
+            return .int16Array(try readWords(&r, n, pairPath) { Int16(truncatingIfNeeded: Int32(bitPattern: $0)) })
+        case .uint16Array: return .uint16Array(try readWords(&r, n, pairPath) { UInt16(truncatingIfNeeded: $0) })
+        case .int32Array: return .int32Array(try readWords(&r, n, pairPath) { Int32(bitPattern: $0) })
+        case .uint32Array: return .uint32Array(try readWords(&r, n, pairPath) { $0 })
         case .booleanArray:
-            try readCount(&r, n, context)
+            try readCount(&r, n, pairPath)
             var out: [Bool] = []
             out.reserveCapacity(n)
-            for _ in 0..<n { out.append(try readBool(&r, context: context)) }
+            for _ in 0..<n { out.append(try readBool(&r, context: pairPath)) }
             return .booleanArray(out)
         case .int64Array, .uint64Array:
-            try readCount(&r, n, context)
+            try readCount(&r, n, pairPath)
             guard n <= r.remaining / 8 else { throw badCount("cannot fit in the \(r.remaining) bytes left") }
             var out: [UInt64] = []
             out.reserveCapacity(n)
@@ -226,38 +260,73 @@ extension NVList {
     }
 
     /// Reads the count word that precedes a non-empty array of 4- or 8-byte elements and checks it.
-    private static func readCount(_ r: inout XDRReader, _ n: Int, _ context: String) throws(NVListError) {
+    private static func readCount(_ r: inout XDRReader, _ n: Int, _ context: PairPath) throws(NVListError) {
         guard n > 0 else { return }  // libnvpair writes no count word for an empty array
         let at = r.position
-        let count = try r.readUInt32("an array count", context: context)
+        let count = try r.readUInt32("an array count", context: context.description)
         guard count == UInt32(n) else {
-            throw NVListError(.sizeMismatch, offset: at, context: context,
+            throw NVListError(.sizeMismatch, offset: at, context: context.description,
                               detail: "array count word is \(count) but the element count is \(n)")
         }
     }
 
-    private static func readWords<T>(_ r: inout XDRReader, _ n: Int, _ context: String, _ convert: (UInt32) -> T)
+    private static func readWords<T>(_ r: inout XDRReader, _ n: Int, _ context: PairPath, _ convert: (UInt32) -> T)
         throws(NVListError) -> [T]
     {
         try readCount(&r, n, context)
         guard n <= r.remaining / 4 else {
-            throw NVListError(.badElementCount, offset: r.position, context: context,
+            throw NVListError(.badElementCount, offset: r.position, context: context.description,
                               detail: "\(n) elements cannot fit in the \(r.remaining) bytes left")
         }
         var out: [T] = []
         out.reserveCapacity(n)
-        for _ in 0..<n { out.append(convert(try r.readUInt32("an array element", context: context))) }
+        for _ in 0..<n { out.append(convert(try r.readUInt32("an array element", context: context.description))) }
         return out
     }
 
-    private static func readBool(_ r: inout XDRReader, context: String) throws(NVListError) -> Bool {
+    private static func readBool(_ r: inout XDRReader, context: PairPath) throws(NVListError) -> Bool {
         let at = r.position
-        switch try r.readInt32("a boolean", context: context) {
+        switch try r.readInt32("a boolean", context: context.description) {
         case 0: return false
         case 1: return true
-        case let v: throw NVListError(.badBoolean, offset: at, context: context, detail: "boolean holds \(v), not 0 or 1")
+        case let v: throw NVListError(.badBoolean, offset: at, context: context.description, detail: "boolean holds \(v), not 0 or 1")
         }
     }
+}
+
+/// Lists with fewer pairs than this check name uniqueness by a linear scan.
+private let linearScanLimit = 32
+
+/// Name equality as the set of names uses it: `String` equality, which is Unicode canonical equivalence
+/// (so two byte-different spellings of one name count as a duplicate, as they always have here).
+@inline(__always)
+private func sameName(_ a: String, _ b: String) -> Bool { a == b }
+
+/// The path of a pair, `list.name`, as error contexts spell it.
+private func path(_ list: ListPath, _ name: String) -> String {
+    let base = list.description
+    return base.isEmpty ? name : base + "." + name
+}
+
+/// The path of a list being decoded, kept in parts until an error or a nested list needs it as one string:
+/// `vdev_tree`, or `vdev_tree.children` with index 1 for `vdev_tree.children[1]`.
+struct ListPath: CustomStringConvertible {
+    var base: String
+    var index: Int?
+
+    init(_ base: String, index: Int? = nil) {
+        self.base = base
+        self.index = index
+    }
+
+    var description: String { index.map { base + "[" + String($0) + "]" } ?? base }
+}
+
+/// A pair's path, kept in parts until an error needs it as one string.
+private struct PairPath: CustomStringConvertible {
+    var list: ListPath
+    var name: String
+    var description: String { path(list, name) }
 }
 
 private struct NVTypedName: Hashable {

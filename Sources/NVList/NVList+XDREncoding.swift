@@ -6,40 +6,70 @@ extension NVList {
     ///
     /// - Parameter hostByteOrder: recorded in the header; use the order of the stream you decoded.
     public func encodeXDR(hostByteOrder: NVByteOrder = .little) -> [UInt8] {
-        var w = XDRWriter()
-        w.bytes.reserveCapacity(encodedSize)
-        w.bytes.append(contentsOf: [1, hostByteOrder == .little ? 1 : 0, 0, 0])
-        let slack = w.writeBody(self)
+        // The size is known up front, so the stream is written straight into an array of exactly that size.
         // libnvpair sizes its buffer by the sizes it computes, which count a word for each empty array that
-        // is never written; the unwritten tail stays zero.
-        w.bytes.append(contentsOf: repeatElement(0, count: slack))
-        return w.bytes
+        // is never written; that unwritten tail stays zero.
+        let size = encodedSize
+        return [UInt8](unsafeUninitializedCapacity: size) { buffer, initializedCount in
+            let raw = UnsafeMutableRawBufferPointer(buffer)
+            raw.initializeMemory(as: UInt8.self, repeating: 0)
+            var w = XDRWriter(raw)
+            w.u32(hostByteOrder == .little ? 0x0101_0000 : 0x0100_0000)  // NV_ENCODE_XDR, host order, 2 reserved
+            let slack = w.writeBody(self)
+            precondition(w.position + slack == size, "encoded \(w.position) + \(slack) bytes, sized \(size)")
+            initializedCount = size
+        }
     }
 }
 
+/// A forward-only writer of big-endian XDR words into a buffer sized by ``NVList/encodedSize``. Every write
+/// is bounds-checked; running out of room would mean the size computation and the writer disagree, a bug.
 struct XDRWriter {
-    var bytes: [UInt8] = []
+    private let buffer: UnsafeMutableRawBufferPointer
+    private(set) var position = 0
+
+    init(_ buffer: UnsafeMutableRawBufferPointer) { self.buffer = buffer }
+
+    @inline(__always) private func reserve(_ count: Int) {
+        precondition(count <= buffer.count - position, "XDR writer overran its \(buffer.count)-byte buffer")
+    }
 
     @inline(__always) mutating func u32(_ v: UInt32) {
-        withUnsafeBytes(of: v.bigEndian) { bytes.append(contentsOf: $0) }
+        reserve(4)
+        buffer.storeBytes(of: v.bigEndian, toByteOffset: position, as: UInt32.self)
+        position += 4
     }
 
     @inline(__always) mutating func i32(_ v: Int32) { u32(UInt32(bitPattern: v)) }
 
     @inline(__always) mutating func u64(_ v: UInt64) {
-        withUnsafeBytes(of: v.bigEndian) { bytes.append(contentsOf: $0) }
+        reserve(8)
+        buffer.storeBytes(of: v.bigEndian, toByteOffset: position, as: UInt64.self)
+        position += 8
     }
 
-    mutating func opaque<C: Collection<UInt8>>(_ data: C) {
-        bytes.append(contentsOf: data)
-        let pad = align4(data.count) - data.count
-        if pad > 0 { bytes.append(contentsOf: repeatElement(0, count: pad)) }
+    /// Overwrites 8 bytes at `offset`, already written (a pair's two size words).
+    @inline(__always) mutating func patchU64(_ v: UInt64, at offset: Int) {
+        precondition(offset >= 0 && offset + 8 <= position, "patch outside the written stream")
+        buffer.storeBytes(of: v.bigEndian, toByteOffset: offset, as: UInt64.self)
+    }
+
+    /// Writes bytes and zero padding to the next multiple of 4 (the buffer starts zeroed).
+    mutating func opaque(_ bytes: UnsafeRawBufferPointer) {
+        let padded = align4(bytes.count)
+        reserve(padded)
+        if let base = bytes.baseAddress, !bytes.isEmpty {
+            (buffer.baseAddress! + position).copyMemory(from: base, byteCount: bytes.count)
+        }
+        position += padded
     }
 
     mutating func string(_ s: String) {
-        let utf8 = s.utf8
-        u32(UInt32(utf8.count))
-        opaque(utf8)
+        var s = s
+        s.withUTF8 { utf8 in
+            u32(UInt32(utf8.count))
+            opaque(UnsafeRawBufferPointer(utf8))
+        }
     }
 
     /// Writes a list body and returns its slack: bytes counted in encode sizes but not written.
@@ -54,17 +84,14 @@ struct XDRWriter {
     }
 
     mutating func writePair(_ pair: NVPair) -> Int {
-        let start = bytes.count
+        let start = position
         u64(0)  // encode_size and decode_size, patched below
         string(pair.name)
         i32(pair.value.type.rawValue)
         i32(Int32(pair.value.elementCount))
         let slack = writeValue(pair.value)
-        let encodeSize = bytes.count - start + slack
-        let sizes = (UInt64(UInt32(encodeSize)) << 32) | UInt64(UInt32(pair.decodedSize))
-        withUnsafeBytes(of: sizes.bigEndian) { raw in
-            for i in 0..<8 { bytes[start + i] = raw[i] }
-        }
+        let encodeSize = position - start + slack
+        patchU64((UInt64(UInt32(encodeSize)) << 32) | UInt64(UInt32(pair.decodedSize)), at: start)
         return slack
     }
 
@@ -91,7 +118,7 @@ struct XDRWriter {
         case .hrtime(let v): u64(UInt64(bitPattern: v))
         case .double(let v): u64(v.bitPattern)
         case .string(let s): string(s)
-        case .byteArray(let a): opaque(a)
+        case .byteArray(let a): a.withUnsafeBytes { opaque($0) }
         case .int8Array(let a): words(a) { Int32($0) }
         case .uint8Array(let a): words(a) { Int32(Int8(bitPattern: $0)) }
         case .int16Array(let a): words(a) { Int32($0) }
