@@ -88,10 +88,13 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["ZLabel"], path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "NVListTests", dependencies: ["NVList"], swiftSettings: strict),
         .testTarget(name: "ZFSChecksumTests", dependencies: ["ZFSChecksum"], swiftSettings: strict),
+        .testTarget(name: "ZFSLabelTests", dependencies: ["ZFSLabel", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "DiskPartitionsTests", dependencies: ["DiskPartitions"], swiftSettings: strict),
         .testTarget(name: "BootTargetsTests", dependencies: ["BootTargets"], swiftSettings: strict),
+        .testTarget(name: "ZFSImageTests", dependencies: ["ZFSImage", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ZFSMOSTests", dependencies: ["ZFSMOS", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "AWSCoreTests", dependencies: ["AWSCore"], exclude: ["Vectors"], swiftSettings: strict),
         .testTarget(name: "EBSUploadTests", dependencies: ["EBSUpload", "AWSCore"], swiftSettings: strict),
+        .testTarget(name: "CLITests", dependencies: ["zlabel", "TestSupport"], swiftSettings: strict),
     ]
 )

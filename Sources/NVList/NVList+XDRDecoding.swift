@@ -28,9 +28,10 @@ extension NVList {
     /// Decodes a packed XDR nvlist (`nvlist_unpack`) that starts at the first byte of `bytes`; bytes after
     /// the list's terminator are ignored, as in a label's 112 KiB area.
     ///
-    /// The decoder checks what libnvpair checks (version, types, element counts, `decode_size`, unique names)
-    /// and also that `encode_size` is what libnvpair would have written, which boot loaders rely on to skip
-    /// pairs.
+    /// The decoder accepts what libnvpair's `nvlist_unpack` accepts and refuses what it refuses (version,
+    /// types, element counts, `decode_size`, unique names); like libnvpair it reads pairs in sequence and
+    /// does not check `encode_size`. Strings must also be valid UTF-8 (libnvpair takes any bytes but NUL):
+    /// a label holding other bytes is reported as unreadable rather than re-encoded with replaced bytes.
     ///
     /// - Throws: ``NVListError`` with the byte offset and the pair being read.
     public static func decode(xdr bytes: [UInt8]) throws(NVListError) -> NVDecodedStream {
@@ -76,19 +77,16 @@ extension NVList {
         var slack = 0
         while true {
             let start = r.position
-            let encodeSize = try r.readInt32("a pair's encode_size", context: context)
+            _ = try r.readInt32("a pair's encode_size", context: context)
             let decodeSize = try r.readInt32("a pair's decode_size", context: context)
-            if encodeSize == 0 && decodeSize == 0 { break }
+            // libnvpair ends a list at a decode_size of 0 and otherwise ignores encode_size (`nvs_xdr_nvp_size`),
+            // so the decoder does too; the encoder always writes both exactly.
+            if decodeSize == 0 { break }
             let (pair, pairSlack) = try decodePair(&r, start: start, depth: depth, context: listPath)
             let name = pair.name
             // The pair's path, for errors only: building it for every pair costs more than decoding the pair.
             func here() -> String { path(listPath, name) }
-            let expectedEncode = r.position - start + pairSlack
             slack += pairSlack
-            guard Int(encodeSize) == expectedEncode else {
-                throw NVListError(.sizeMismatch, offset: start, context: here(),
-                                  detail: "encode_size is \(encodeSize) but the pair takes \(expectedEncode)")
-            }
             let decodedSize = pair.decodedSize
             guard Int(decodeSize) == decodedSize else {
                 throw NVListError(.sizeMismatch, offset: start + 4, context: here(),

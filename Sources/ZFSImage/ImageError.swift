@@ -16,6 +16,8 @@ public struct ImageError: Error, Sendable, Hashable, CustomStringConvertible {
         case busy
         /// The request does not fit the image (past its end, or a region that cannot hold a vdev).
         case range
+        /// The partition table is broken, or names no such partition.
+        case partitionTable
     }
 
     public var code: Code

@@ -35,8 +35,12 @@ struct StorageByteSource: ByteSource {
 
 extension ImageStorage {
     /// The image's partition map (MBR, GPT, SMI/VTOC), or a single `disk` region when it has none.
+    ///
+    /// - Throws: ``ImageError`` naming the image and the byte offset when the table is broken.
     public func partitionLayout() throws -> DiskLayout {
-        try DiskLayout.detect(in: StorageByteSource(storage: self))
+        do { return try DiskLayout.detect(in: StorageByteSource(storage: self)) } catch let error as PartitionTableError {
+            throw ImageError(.partitionTable, path: path, offset: error.offset, message: error.message)
+        }
     }
 
     /// Finds the leaf vdevs in the image: with a selector, that region; otherwise every partition or slice
@@ -46,7 +50,11 @@ extension ImageStorage {
     public func findVdevs(_ selector: RegionSelector? = nil) throws -> (layout: DiskLayout, regions: [VdevRegion]) {
         let layout = try partitionLayout()
         if let selector {
-            let region = VdevRegion(try layout.select(selector))
+            let chosen: DiskRegion
+            do { chosen = try layout.select(selector) } catch let error as PartitionTableError {
+                throw ImageError(.partitionTable, path: path, offset: error.offset, message: error.message)
+            }
+            let region = VdevRegion(chosen)
             try validate(region)
             return (layout, [region])
         }

@@ -64,20 +64,16 @@ struct BadInputCLITests {
         // too small for four labels: an image error, which names the file
         let small = try ZLabelCLI.run(["inspect", "--offset", "0", "--size", String(512 * 1024), url.path])
         Self.expectClean(small, status: 2, mentioning: url.path)
-        // past the end: the range is refused by the partition code, whose message does not name the file
+        // past the end: refused by the partition code; the message names the file
         for (offset, length) in [(size, 1 << 20), (0, size + 1), (UInt64.max - 10, 1 << 20)] as [(UInt64, UInt64)] {
             let run = try ZLabelCLI.run(["inspect", "--offset", String(offset), "--size", String(length), url.path])
             Self.expectClean(run, status: 2, mentioning: "past the end")
-            withKnownIssue("PartitionTableError messages do not name the image") {
-                #expect(run.stderrText.contains(url.path), "\(run)")
-            }
+            #expect(run.stderrText.contains(url.path), "\(run)")
         }
         let disk = try Fixture.image("disk-gpt.img")
         let unknown = try ZLabelCLI.run(["inspect", "--partition", "p7", disk.path])
         Self.expectClean(unknown, status: 2, mentioning: "p7")
-        withKnownIssue("PartitionTableError messages do not name the image") {
-            #expect(unknown.stderrText.contains(disk.path), "\(unknown)")
-        }
+        #expect(unknown.stderrText.contains(disk.path), "\(unknown)")
     }
 
     // MARK: exit 64: usage
