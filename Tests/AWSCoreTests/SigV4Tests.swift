@@ -219,7 +219,7 @@ struct BotocoreSigV4Tests {
         try Self.check(cases)
     }
 
-    @Test("fresh botocore run (needs python3 with botocore and shared/oracle/sigv4_botocore.py)")
+    @Test("fresh botocore run (needs python3 with botocore; Tests/Oracle/sigv4_botocore.py)")
     func live() throws {
         let script = Vectors.directory.appendingPathComponent("botocore_sigv4_vectors.py").path
         let p = Process()

@@ -3,7 +3,7 @@
 time, and prints one JSON document: {"cases": [{"name", "spec", "canonical_request", "string_to_sign",
 "signature", "authorization"}]}.
 
-The oracle itself is shared/oracle/sigv4_botocore.py (found next to the repository, or at $SIGV4_ORACLE).
+The oracle itself is Tests/Oracle/sigv4_botocore.py (or $SIGV4_ORACLE).
 botocore-sigv4.json beside this script is the committed output; the Swift tests compare the signer with it
 always, and with a fresh run of this script when botocore is installed.
 
@@ -13,7 +13,7 @@ import base64, hashlib, importlib.util, json, os, sys
 
 here = os.path.dirname(os.path.realpath(__file__))
 oracle = os.environ.get("SIGV4_ORACLE") or os.path.normpath(
-    os.path.join(here, "..", "..", "..", "..", "shared", "oracle", "sigv4_botocore.py"))
+    os.path.join(here, "..", "..", "Oracle", "sigv4_botocore.py"))
 spec = importlib.util.spec_from_file_location("sigv4_botocore", oracle)
 mod = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(mod)

@@ -21,11 +21,14 @@ enum Tools {
         isCI || tools.allSatisfy { path(of: $0) != nil }
     }
 
-    /// The shared oracle directory: `$ZLABEL_SHARED_DIR/oracle`, or `../shared/oracle` beside the repository.
+    /// The oracle scripts: `$ZLABEL_SHARED_DIR/oracle`, else the repository's own `Tests/Oracle`, else
+    /// `../shared/oracle` beside the repository.
     static var oracleDirectory: URL? {
         if let dir = ProcessInfo.processInfo.environment["ZLABEL_SHARED_DIR"] {
             return URL(fileURLWithPath: dir).appendingPathComponent("oracle")
         }
+        let own = repositoryRoot.appendingPathComponent("Tests/Oracle")
+        if FileManager.default.fileExists(atPath: own.appendingPathComponent("make-disk-image.py").path) { return own }
         var url = URL(fileURLWithPath: #filePath).resolvingSymlinksInPath()
         for _ in 0..<6 {
             url.deleteLastPathComponent()
