@@ -110,7 +110,20 @@ struct PeerError: Error, CustomStringConvertible {
 enum SharedMoto {
     static let handle: Result<ChildProcess, PeerError> = {
         do {
-            return .success(try ChildProcess(["python3", TestEnv.peerScript, "--moto-only"]))
+            let child = try ChildProcess(["python3", TestEnv.peerScript, "--moto-only"])
+            // Warm moto up: its first EBS and EC2 requests load whole backends, which on a busy 2-core machine
+            // takes longer than the tests' short per-attempt timeouts allow.
+            if let upstream = child.info["upstream"] as? String {
+                _ = TestEnv.run(["/usr/bin/env", "python3", "-c", """
+                    import boto3, botocore.config
+                    cfg = botocore.config.Config(connect_timeout=120, read_timeout=120, retries={"max_attempts": 1})
+                    kw = dict(endpoint_url="\(upstream)", region_name="us-east-1", aws_access_key_id="warm",
+                              aws_secret_access_key="warm", config=cfg)
+                    boto3.client("ebs", **kw).start_snapshot(VolumeSize=1)
+                    boto3.client("ec2", **kw).describe_snapshots(OwnerIds=["self"])
+                    """])
+            }
+            return .success(child)
         } catch let e as PeerError {
             return .failure(e)
         } catch {
