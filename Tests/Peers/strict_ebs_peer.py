@@ -255,6 +255,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def do_PUT(self):
         body = self.read_body()
+        if len(body) < int(self.headers.get("Content-Length") or 0):
+            # The client went away mid-request (the kill-and-resume test kills it): AWS would never see a
+            # whole request either, so nothing is answered and nothing counts as a rejection.
+            self.close_connection = True
+            return
         m = re.match(r"^/snapshots/([^/?]+)/blocks/([^/?]+)$", self.path)
         if not m:
             return self.relay(self.forward(body))
