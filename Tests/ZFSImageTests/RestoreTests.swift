@@ -1,0 +1,174 @@
+import Foundation
+import Testing
+import TestSupport
+import ZFSImage
+import ZFSLabel
+
+/// Issue 3, proof 5 (restore): the backup taken before an edit puts the original bytes back exactly, refuses an
+/// image that changed since, and is never written over an existing file.
+@Suite("Backup and restore of label edits")
+struct RestoreTests {
+    static func edit(_ physPath: String, leaf: LeafSelector = .automatic) -> LeafEdit {
+        var edit = LeafEdit(leaf: leaf)
+        edit.physPath = .set(physPath)
+        edit.devid = .remove
+        return edit
+    }
+
+    static func restore(_ backup: URL, into url: URL, entry: Int = 0) throws -> LabelBackup.RestoreOutcome {
+        let file = try ImageFile(path: url.path, mode: .readWrite)
+        return try LabelBackup.restore(try LabelBackup(contentsOf: backup.path).entries[entry], into: file)
+    }
+
+    @Test("restore returns the original bytes exactly; a second restore writes nothing")
+    func restoresExactly() throws {
+        let scratch = try Fixture.scratchCopy("rpool-kvm.img")
+        let original = try ImageSnapshot(scratch.url)
+        let backup = scratch.directory.file("kvm.backup")
+        let (_, report) = try LibraryEdit.apply([scratch.url], Self.edit("/xpvd/xdf@51712:a"), backup: backup)
+        #expect(report.backup == backup.path)
+        #expect(try !original.isUnchanged())
+
+        let saved = try LabelBackup(contentsOf: backup.path)
+        #expect(saved.entries.count == 1)
+        #expect(saved.entries[0].path == scratch.url.path && saved.entries[0].imageSize == 64 << 20)
+        #expect(saved.entries[0].before == LeafRanges.wholeLabels(size: 64 << 20).map { [UInt8](original[$0]) })
+
+        #expect(try Self.restore(backup, into: scratch.url) == .restored(labels: 4))
+        let change = try original.firstChange()
+        #expect(change == nil, "differs from the original at byte \(change ?? -1)")
+        #expect(try Self.restore(backup, into: scratch.url) == .alreadyOriginal)
+        #expect(try original.isUnchanged())
+    }
+
+    @Test("a mirror edited through both members is restored member by member")
+    func restoresMirror() throws {
+        let scratch = try Fixture.scratchCopy("rpool-mirror-0.img", "rpool-mirror-1.img")
+        let originals = try scratch.urls.map(ImageSnapshot.init)
+        let guid = try LibraryEdit.leafGuids(scratch.urls[0])[1]
+        let backup = scratch.directory.file("mirror.backup")
+        try LibraryEdit.apply(scratch.urls, Self.edit("/xpvd/xdf@51728:a", leaf: .guid(guid)), backup: backup)
+        let saved = try LabelBackup(contentsOf: backup.path)
+        #expect(saved.entries.map(\.path) == scratch.urls.map(\.path))
+        for (i, url) in scratch.urls.enumerated() {
+            #expect(try Self.restore(backup, into: url, entry: i) == .restored(labels: 4))
+        }
+        for original in originals { #expect(try original.isUnchanged()) }
+    }
+
+    @Test("restore refuses an image that changed since the edit, and writes nothing")
+    func refusesChangedImage() throws {
+        let scratch = try Fixture.scratchCopy("rpool-kvm.img")
+        let original = try ImageSnapshot(scratch.url)
+        let first = scratch.directory.file("first.backup"), second = scratch.directory.file("second.backup")
+        try LibraryEdit.apply([scratch.url], Self.edit("/xpvd/xdf@51712:a"), backup: first)
+        let afterFirst = try ImageSnapshot(scratch.url)
+        try LibraryEdit.apply([scratch.url], Self.edit("/xpvd/xdf@51728:a"), backup: second)
+        let afterSecond = try ImageSnapshot(scratch.url)
+
+        let error = #expect(throws: ImageError.self) { _ = try Self.restore(first, into: scratch.url) }
+        #expect(error?.message.contains("changed since") == true, "\(String(describing: error))")
+        #expect(try afterSecond.isUnchanged(), "a refused restore wrote bytes")
+
+        // Undo in order: the second backup, then the first.
+        #expect(try Self.restore(second, into: scratch.url) == .restored(labels: 4))
+        #expect(try afterFirst.isUnchanged())
+        #expect(try Self.restore(first, into: scratch.url) == .restored(labels: 4))
+        #expect(try original.isUnchanged())
+    }
+
+    @Test("restore refuses an image of another size")
+    func refusesOtherSize() throws {
+        let scratch = try Fixture.scratchCopy("rpool-kvm.img", "rpool-v28.img")
+        let backup = scratch.directory.file("kvm.backup")
+        try LibraryEdit.apply([scratch.urls[0]], Self.edit("/xpvd/xdf@51712:a"), backup: backup)
+        // same size, other pool: every label differs from both recorded states
+        let other = try ImageSnapshot(scratch.urls[1])
+        #expect(throws: ImageError.self) { _ = try Self.restore(backup, into: scratch.urls[1]) }
+        #expect(try other.isUnchanged())
+        // a truncated copy
+        let short = scratch.directory.file("short.img")
+        try Fixture.sparseCopy(from: scratch.urls[0], to: short)
+        let handle = try FileHandle(forWritingTo: short)
+        try handle.truncate(atOffset: 48 << 20)
+        try handle.close()
+        let shortSnapshot = try ImageSnapshot(short)
+        let error = #expect(throws: ImageError.self) { _ = try Self.restore(backup, into: short) }
+        #expect(error?.code == .range)
+        #expect(try shortSnapshot.isUnchanged())
+    }
+
+    @Test("restore after a crash mid-edit returns the original bytes")
+    func restoresAfterCrash() throws {
+        let scratch = try Fixture.scratchCopy("rpool-kvm.img")
+        let original = try ImageSnapshot(scratch.url)
+        let backup = scratch.directory.file("crash.backup")
+        try Self.crashingEdit(scratch.url, after: 2, .fail, backup: backup)
+        // Labels 0 and 2 hold the new config, 1 and 3 the old one: restore puts back the two that changed.
+        #expect(try !original.isUnchanged())
+        #expect(try Self.restore(backup, into: scratch.url) == .restored(labels: 2))
+        let change = try original.firstChange()
+        #expect(change == nil, "differs from the original at byte \(change ?? -1)")
+    }
+
+    @Test("after a torn write restore refuses safely; rerunning the edit, then restoring, gives the original")
+    func restoresAfterTornWrite() throws {
+        let scratch = try Fixture.scratchCopy("rpool-kvm.img")
+        let original = try ImageSnapshot(scratch.url)
+        let backup = scratch.directory.file("crash.backup")
+        try Self.crashingEdit(scratch.url, after: 2, .tear, backup: backup)
+        // Label 1 is half new, half old: it matches neither recorded state, so restore writes nothing.
+        let torn = try ImageSnapshot(scratch.url)
+        #expect(throws: ImageError.self) { _ = try Self.restore(backup, into: scratch.url) }
+        #expect(try torn.isUnchanged())
+        // Finish the edit (its own backup goes elsewhere), then the first backup undoes it all.
+        try LibraryEdit.apply([scratch.url], Self.edit("/xpvd/xdf@51712:a"), backup: scratch.directory.file("rerun.backup"))
+        #expect(try Self.restore(backup, into: scratch.url) == .restored(labels: 4))
+        #expect(try original.isUnchanged())
+    }
+
+    static func crashingEdit(_ url: URL, after writes: Int, _ kind: CrashPoint.Kind, backup: URL) throws {
+        let crash = CrashPoint(after: writes, kind)
+        let targets = try LibraryEdit.targets([url]).map {
+            EditTarget(image: FaultInjectingImage($0.image, crash: crash), region: $0.region)
+        }
+        let plan = try LabelWriter.plan(targets, edit: Self.edit("/xpvd/xdf@51712:a"))
+        #expect(throws: LabelWriteError.self) { _ = try LabelWriter.apply(plan, to: targets, backupPath: backup.path) }
+    }
+
+    @Test("a backup is never written over an existing file")
+    func backupNeverOverwrites() throws {
+        let scratch = try Fixture.scratchCopy("rpool-kvm.img")
+        let image = scratch.url.path
+        // The default path: IMAGE.zlabel-backup, then -1, -2, … past every existing one.
+        #expect(LabelWriter.defaultBackupPath(for: image) == image + ".zlabel-backup")
+        try Data("mine".utf8).write(to: URL(fileURLWithPath: image + ".zlabel-backup"))
+        try Data("mine too".utf8).write(to: URL(fileURLWithPath: image + ".zlabel-backup-1"))
+        #expect(LabelWriter.defaultBackupPath(for: image) == image + ".zlabel-backup-2")
+
+        // An explicit backup path that exists is refused before the image is touched.
+        let existing = scratch.directory.file("precious.backup")
+        try Data("an older backup".utf8).write(to: existing)
+        let snapshot = try ImageSnapshot(scratch.url)
+        let error = #expect(throws: ImageError.self) {
+            _ = try LibraryEdit.apply([scratch.url], Self.edit("/xpvd/xdf@51712:a"), backup: existing)
+        }
+        #expect(error?.message.contains("already exists") == true, "\(String(describing: error))")
+        #expect(try Data(contentsOf: existing) == Data("an older backup".utf8), "the existing backup was overwritten")
+        #expect(try snapshot.isUnchanged(), "the image was written although its backup could not be saved")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: image + ".zlabel-backup")) == Data("mine".utf8))
+    }
+
+    @Test("a damaged backup file is rejected")
+    func damagedBackup() throws {
+        let scratch = try Fixture.scratchCopy("rpool-kvm.img")
+        let backup = scratch.directory.file("kvm.backup")
+        try LibraryEdit.apply([scratch.url], Self.edit("/xpvd/xdf@51712:a"), backup: backup)
+        var bytes = try Data(contentsOf: backup)
+        bytes[bytes.count - 1000] ^= 0xFF
+        try bytes.write(to: backup)
+        #expect(throws: ImageError.self) { _ = try LabelBackup(contentsOf: backup.path) }
+        try Data("zlabel label backup v1\n{}\n".utf8).write(to: backup)
+        #expect(throws: ImageError.self) { _ = try LabelBackup(contentsOf: backup.path) }
+    }
+}
