@@ -1,4 +1,5 @@
 public import Foundation
+import NVList
 
 /// A JSON document as written, for comparing our output with an oracle's: object members keep their order and
 /// duplicates, and numbers keep their literal text, so a uint64 guid above 2^53 is never rounded through a Double.
@@ -109,21 +110,7 @@ public enum ExactJSON: Sendable, Hashable, CustomStringConvertible {
     }
 
     private static func writeString(_ s: String, to out: inout String) {
-        out += "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        out += "\""
+        out += JSONValue.string(s).rendered()  // the library's own escaping
     }
 
     // MARK: parsing
