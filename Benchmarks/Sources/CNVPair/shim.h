@@ -1,0 +1,2 @@
+// The one place libnvpair's header is included.
+#include <libnvpair.h>
