@@ -62,7 +62,7 @@ public enum LabelLayout {
         let psize = alignedSize(size)
         precondition(psize >= UInt64(labelCount * labelSize), "a leaf of \(size) bytes cannot hold four labels")
         let l = UInt64(index * labelSize)
-        return index < 2 ? l : l + psize - UInt64(labelCount * labelSize)
+        return index < 2 ? l : psize - UInt64(labelCount * labelSize) + l  // subtract first: no overflow near 2^64
     }
 
     /// Uberblock slot shift for a top-level vdev's `ashift`: `min(max(ashift, 10), 13)`
