@@ -5,7 +5,8 @@
 #
 #   bash Fuzz/run.sh [SECONDS] [TARGET...]        TARGET: FuzzNVList FuzzLabel FuzzPartitions (default: all)
 #
-# Corpora grow in Fuzz/.corpus/<target>/ and findings land in Fuzz/artifacts/<target>/ (both git-ignored).
+# Corpora grow in Fuzz/.corpus/<target>/ and findings land in Fuzz/artifacts/<target>/ (both git-ignored;
+# the artifacts folder is emptied at the start of each target's run).
 # Extra libFuzzer flags can be passed in FUZZ_FLAGS, e.g. FUZZ_FLAGS="-jobs=2 -workers=2".
 set -uo pipefail
 
@@ -57,6 +58,8 @@ for target in "${targets[@]}"; do
     corpus="$here/.corpus/$target"
     artifacts="$here/artifacts/$target"
     log="$here/artifacts/$target.log"
+    # Findings of an earlier run are not this run's: start with an empty folder.
+    rm -rf "$artifacts"
     mkdir -p "$seeds" "$corpus" "$artifacts"
     echo "== $target: ${seconds}s, seeds $(ls "$seeds" | wc -l), corpus $(ls "$corpus" | wc -l)"
     # -timeout: an input that takes 10 s is a hang. Seeds come first so a broken seed shows up at once.
