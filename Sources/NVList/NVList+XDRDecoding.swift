@@ -17,7 +17,9 @@ public enum NVByteOrder: Sendable, Hashable {
 public struct NVDecodedStream: Sendable, Hashable {
     public var list: NVList
     public var header: NVStreamHeader
-    /// Bytes from the start of the header to the end of the top-level terminator.
+    /// The packed size as libnvpair computes it (`nvlist_size`): the bytes up to the end of the top-level
+    /// terminator, plus 4 for every empty numeric array, which libnvpair counts but does not write. It can
+    /// exceed the bytes read by that much.
     public var byteCount: Int
 }
 
