@@ -35,9 +35,9 @@ public struct ImageReport: Sendable {
     public init(image: any ImageStorage, selector: RegionSelector? = nil) throws {
         path = image.path
         size = image.size
-        let (layout, regions) = try image.findVdevs(selector)
+        let (layout, found) = try image.findVdevLabels(selector)
         self.layout = layout.schemes == [.none] ? nil : layout
-        vdevs = try regions.map { Vdev(region: $0, labels: try image.readLabels(in: $0)) }
+        vdevs = found.map { Vdev(region: $0.region, labels: $0.labels) }
     }
 
     /// The report as the `zlabel inspect --json` object: `{"vdevs":[…]}`.

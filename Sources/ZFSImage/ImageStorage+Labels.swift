@@ -48,6 +48,15 @@ extension ImageStorage {
     ///
     /// - Returns: the layout and the regions, in image order.
     public func findVdevs(_ selector: RegionSelector? = nil) throws -> (layout: DiskLayout, regions: [VdevRegion]) {
+        let (layout, found) = try findVdevLabels(selector)
+        return (layout, found.map(\.region))
+    }
+
+    /// ``findVdevs(_:)`` with the labels of each region, read once: the probe that finds a vdev in a
+    /// partition already holds its labels.
+    public func findVdevLabels(_ selector: RegionSelector? = nil) throws
+        -> (layout: DiskLayout, vdevs: [(region: VdevRegion, labels: VdevLabels)])
+    {
         let layout = try partitionLayout()
         if let selector {
             let chosen: DiskRegion
@@ -55,16 +64,15 @@ extension ImageStorage {
                 throw ImageError(.partitionTable, path: path, offset: error.offset, message: error.message)
             }
             let region = VdevRegion(chosen)
-            try validate(region)
-            return (layout, [region])
+            return (layout, [(region, try readLabels(in: region))])
         }
-        if layout.schemes == [.none] { return (layout, [wholeImage]) }
-        var found: [VdevRegion] = []
+        if layout.schemes == [.none] { return (layout, [(wholeImage, try readLabels(in: wholeImage))]) }
+        var found: [(region: VdevRegion, labels: VdevLabels)] = []
         for candidate in layout.candidates {
             let region = VdevRegion(candidate)
             guard (try? validate(region)) != nil else { continue }
             let labels = try readLabels(in: region)
-            if labels.labels.contains(where: { $0.status != .absent }) { found.append(region) }
+            if labels.labels.contains(where: { $0.status != .absent }) { found.append((region, labels)) }
         }
         return (layout, found)
     }
