@@ -19,7 +19,7 @@ struct SetCommandTests {
           .oracle(.zlabelJSON, .zdbCheck, .grub, .zfs23))
     func goldenPair() throws {
         let scratch = try Fixture.scratchCopy("rpool-kvm.img")
-        let snapshot = try Snapshot(scratch.url)
+        let snapshot = try ImageSnapshot(scratch.url)
         let backup = scratch.directory.file("golden.backup")
         let run = try ZLabelCLI.run(["set", scratch.url.path, "--path", Self.xenPath, "--phys-path", Self.xenPhysPath,
                                      "--backup", backup.path])
@@ -63,7 +63,7 @@ struct SetCommandTests {
     @Test("a mirror given both members: both are edited consistently", .oracle(.zlabelJSON, .zdbCheck, .grub))
     func mirrorBothMembers() throws {
         let scratch = try Fixture.scratchCopy("rpool-mirror-0.img", "rpool-mirror-1.img")
-        let snapshots = try scratch.urls.map(Snapshot.init)
+        let snapshots = try scratch.urls.map(ImageSnapshot.init)
         let leaves = try #require(try labels(scratch.urls[0]).config).vdevLeaves
         let run = try ZLabelCLI.run(["set"] + scratch.urls.map(\.path) + [
             "--vdev", leaves[0].path ?? "", "--phys-path", Self.xenPhysPath, "--devid", "id1,xdf@mirror0/a",
@@ -94,7 +94,7 @@ struct SetCommandTests {
           .oracle(.zlabelJSON, .zdbCheck))
     func mirrorOneMember() throws {
         let scratch = try Fixture.scratchCopy("rpool-mirror-0.img", "rpool-mirror-1.img")
-        let other = try Snapshot(scratch.urls[1])
+        let other = try ImageSnapshot(scratch.urls[1])
         let leaves = try #require(try labels(scratch.urls[0]).config).vdevLeaves
         let run = try ZLabelCLI.run(["set", scratch.urls[0].path, "--vdev", String(leaves[0].guid),
                                      "--phys-path", Self.xenPhysPath, "--backup", scratch.directory.file("b").path])
@@ -148,7 +148,7 @@ struct SetCommandTests {
             let fixture = try Fixture.named(name)
             let partition = try #require(fixture.partition)
             let scratch = try Fixture.scratchCopy(name)
-            let snapshot = try Snapshot(scratch.url)
+            let snapshot = try ImageSnapshot(scratch.url)
             let argument = partition.scheme == .gpt ? scratch.url.path : "\(scratch.url.path)@\(partition.offset):\(partition.size)"
             let run = try ZLabelCLI.run(["set", argument, "--phys-path", Self.xenPhysPath, "--devid", "id1,xdf@disk/a",
                                          "--backup", scratch.directory.file("b").path])
@@ -172,7 +172,7 @@ struct SetCommandTests {
     @Test("--dry-run prints old and new values and the plan, and writes nothing")
     func dryRun() throws {
         let scratch = try Fixture.scratchCopy("rpool-kvm.img")
-        let snapshot = try Snapshot(scratch.url)
+        let snapshot = try ImageSnapshot(scratch.url)
         let run = try ZLabelCLI.run(["set", scratch.url.path, "--phys-path", Self.xenPhysPath, "--remove-devid", "--dry-run"])
         #expect(run.status == 0, "\(run)")
         let out = run.stdoutText
@@ -197,7 +197,7 @@ struct SetCommandTests {
     /// backup file next to them.
     func expectRefusal(_ arguments: [String], images: [URL], status: Int32 = 3, message: String,
                        sourceLocation: SourceLocation = #_sourceLocation) throws {
-        let snapshots = try images.map(Snapshot.init)
+        let snapshots = try images.map(ImageSnapshot.init)
         let before = try Set(images.flatMap(siblings))
         let run = try ZLabelCLI.run(["set"] + arguments)
         #expect(run.status == status, "\(run)", sourceLocation: sourceLocation)
@@ -261,12 +261,12 @@ struct SetCommandTests {
     @Test("restore puts the original bytes back; backups next to the image never overwrite one another")
     func restoreRoundTrip() throws {
         let scratch = try Fixture.scratchCopy("rpool-kvm.img")
-        let original = try Snapshot(scratch.url)
+        let original = try ImageSnapshot(scratch.url)
         let image = scratch.url.path
         let first = try ZLabelCLI.run(["set", image, "--phys-path", Self.xenPhysPath])
         #expect(first.status == 0, "\(first)")
         #expect(first.stdoutText.contains(image + ".zlabel-backup"), "\(first)")
-        let afterFirst = try Snapshot(scratch.url)
+        let afterFirst = try ImageSnapshot(scratch.url)
         let firstBackup = try Data(contentsOf: URL(fileURLWithPath: image + ".zlabel-backup"))
 
         let second = try ZLabelCLI.run(["set", image, "--phys-path", "/xpvd/xdf@51728:a", "--remove-devid"])
@@ -274,7 +274,7 @@ struct SetCommandTests {
         #expect(second.stdoutText.contains(image + ".zlabel-backup-1"), "\(second)")
         #expect(try Data(contentsOf: URL(fileURLWithPath: image + ".zlabel-backup")) == firstBackup,
                 "the second edit overwrote the first backup")
-        let afterSecond = try Snapshot(scratch.url)
+        let afterSecond = try ImageSnapshot(scratch.url)
 
         // The image changed since the first backup's edit: refused, nothing written.
         let refused = try ZLabelCLI.run(["restore", image, "--from", image + ".zlabel-backup"])
@@ -298,7 +298,7 @@ struct SetCommandTests {
         let scratch = try Fixture.scratchCopy("rpool-kvm.img")
         let existing = scratch.directory.file("older.backup")
         try Data("an older backup".utf8).write(to: existing)
-        let snapshot = try Snapshot(scratch.url)
+        let snapshot = try ImageSnapshot(scratch.url)
         let run = try ZLabelCLI.run(["set", scratch.url.path, "--phys-path", Self.xenPhysPath, "--backup", existing.path])
         #expect(run.status != 0, "\(run)")
         #expect(try Data(contentsOf: existing) == Data("an older backup".utf8), "the existing backup was overwritten")
@@ -326,7 +326,7 @@ struct SetCommandTests {
         #expect(try Oracle.zlabelJSON(scratch.url).labelsValid == 4)
 
         // Nothing left to repair: exit 1, nothing written.
-        let snapshot = try Snapshot(scratch.url)
+        let snapshot = try ImageSnapshot(scratch.url)
         let again = try ZLabelCLI.run(["repair-checksums", scratch.url.path])
         #expect(again.status == 1, "\(again)")
         #expect(try snapshot.firstChange() == nil)
@@ -335,30 +335,6 @@ struct SetCommandTests {
 
 // MARK: helpers
 
-/// The bytes of a file at one moment.
-private struct Snapshot {
-    let url: URL
-    let bytes: Data
-    init(_ url: URL) throws {
-        self.url = url
-        bytes = try Data(contentsOf: url)
-    }
-
-    /// The first offset outside `allowed` where the file now differs, or nil.
-    func firstChange(outside allowed: [Range<Int>] = []) throws -> Int? {
-        let now = try Data(contentsOf: url)
-        let common = min(now.count, bytes.count)
-        var cursor = 0
-        for range in allowed.sorted(by: { $0.lowerBound < $1.lowerBound }) + [common..<common] {
-            let end = min(max(range.lowerBound, cursor), common)
-            if cursor < end, bytes[cursor..<end] != now[cursor..<end] {
-                return (cursor..<end).first { bytes[$0] != now[$0] }
-            }
-            cursor = max(cursor, min(range.upperBound, common))
-        }
-        return now.count == bytes.count ? nil : common
-    }
-}
 
 /// The four config areas of the leaf at `offset` of `size` bytes.
 private func configAreas(offset: UInt64 = 0, size: UInt64) -> [Range<Int>] {
