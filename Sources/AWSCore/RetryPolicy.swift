@@ -3,7 +3,8 @@
 // Backoff is capped exponential with "equal jitter": attempt n waits d/2 + U(0, d/2), where
 // d = min(cap, base · 2^(n-1)). Throttling uses a larger base than other transient failures. An operation
 // stops after `maxAttempts` attempts or when `operationTimeout` has passed since its first attempt, whichever
-// comes first. Access denied and validation errors stop at once.
+// comes first. Access denied and validation errors stop at once. A not-found on a snapshot younger than
+// `notFoundWindow` is retried for as long as the window (and the operation time limit) allows.
 
 /// Limits and delays for retrying one operation.
 public struct RetryPolicy: Sendable, Equatable {
@@ -69,6 +70,10 @@ public struct RetryPolicy: Sendable, Equatable {
             guard let s = sinceSnapshotStart, s < notFoundWindow else {
                 return "not found, and the snapshot is not new enough for that to be transient"
             }
+            // Inside the window the window is the limit, not the attempt count: short backoffs can use up
+            // every attempt before EBS has caught up with a snapshot it just created.
+            if elapsed >= operationTimeout { return "gave up after \(elapsed) (operation time limit)" }
+            return nil
         case .throttled, .transient: break
         }
         if attempt >= maxAttempts { return "gave up after \(attempt) attempts" }

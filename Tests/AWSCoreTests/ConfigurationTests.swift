@@ -237,6 +237,9 @@ struct ErrorAndRetryTests {
         #expect(p.giveUpReason(retryClass: .notFound, attempt: 1, elapsed: .zero, sinceSnapshotStart: .seconds(5)) == nil)
         #expect(p.giveUpReason(retryClass: .notFound, attempt: 1, elapsed: .zero, sinceSnapshotStart: .seconds(500)) != nil)
         #expect(p.giveUpReason(retryClass: .notFound, attempt: 1, elapsed: .zero, sinceSnapshotStart: nil) != nil)
+        // Inside the window the attempt count does not end a not-found; the window and the time limit do.
+        #expect(p.giveUpReason(retryClass: .notFound, attempt: 50, elapsed: .seconds(5), sinceSnapshotStart: .seconds(5)) == nil)
+        #expect(p.giveUpReason(retryClass: .notFound, attempt: 50, elapsed: .seconds(301), sinceSnapshotStart: .seconds(5)) != nil)
     }
 
     @Test("DescribeSnapshots XML (namespaced) parses into snapshots")

@@ -109,6 +109,25 @@ struct UploadStateMachineTests {
         #expect(m.isStopping)
     }
 
+    @Test("inside the window, not found outlasts maxAttempts")
+    func notFoundOutlastsAttempts() {
+        var m = Self.started([0..<1], workers: 1)
+        var now = Duration.seconds(1)
+        guard case .processBlock(0, 1, _) = m.next(now: now) else {
+            Issue.record("expected the first attempt")
+            return
+        }
+        for attempt in 2...(Self.policy.maxAttempts + 5) {
+            m.handle(.blockFailed(index: 0, .notFound, "ResourceNotFoundException"), now: now)
+            #expect(!m.isStopping, "attempt \(attempt - 1) inside the window stopped the upload")
+            now += .milliseconds(100)
+            guard case .processBlock(0, attempt, _) = m.next(now: now) else {
+                Issue.record("expected attempt \(attempt)")
+                return
+            }
+        }
+    }
+
     @Test("a resumed snapshot is not fresh: not found is fatal")
     func resumedNotFound() {
         var m = UploadStateMachine(candidates: [0..<1], workers: 1, policy: Self.policy, seed: 1, resumeSnapshotID: "snap-9")
