@@ -7,7 +7,8 @@
 # Both commands run RUNS times, alternating, after one warm-up each, under `/usr/bin/time -v`. Wall time is
 # taken with nanosecond clock reads around each run (time -v reports only hundredths of a second); peak RSS
 # is time -v's "Maximum resident set size". Prints the median wall time and peak RSS of each, and the ratios.
-# The pairs measured: `zlabel inspect` vs `zdb -l`, and `zlabel inspect --uberblocks` vs `zdb -lu`.
+# The pairs measured: `zlabel inspect` vs `zdb -l`, `zlabel inspect --uberblocks` vs `zdb -lu`, and
+# `zlabel inspect --mos` vs `zdb -e -p DIR -C POOL` (the MOS config).
 #
 # Set ZLABEL to a built zlabel binary to skip the build; otherwise the root package's `zlabel` product is
 # built in release mode into Benchmarks/.build-zlabel (the first build takes several minutes). Extra
@@ -67,16 +68,19 @@ run() {
 # median FILE COLUMN
 median() { awk -v c="$2" '{print $c}' "$1" | sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 
+# compare LABEL OURS THEIRS: each command gets the image path appended, or put where it says @IMG@.
 compare() {
     local label="$1" ours="$2" theirs="$3"
-    read -r -a ours_cmd <<<"$ours"
-    read -r -a theirs_cmd <<<"$theirs"
+    [[ "$ours" == *@IMG@* ]] || ours="$ours @IMG@"
+    [[ "$theirs" == *@IMG@* ]] || theirs="$theirs @IMG@"
+    read -r -a ours_cmd <<<"${ours//@IMG@/$img}"
+    read -r -a theirs_cmd <<<"${theirs//@IMG@/$img}"
     rm -f "$work/a" "$work/b"
-    "${ours_cmd[@]}" "$img" >/dev/null 2>&1
-    "${theirs_cmd[@]}" "$img" >/dev/null 2>&1
+    "${ours_cmd[@]}" >/dev/null 2>&1
+    "${theirs_cmd[@]}" >/dev/null 2>&1
     for _ in $(seq "$runs"); do
-        run a "${ours_cmd[@]}" "$img"
-        run b "${theirs_cmd[@]}" "$img"
+        run a "${ours_cmd[@]}"
+        run b "${theirs_cmd[@]}"
     done
     local wa wb ra rb
     wa="$(median "$work/a" 1)"; wb="$(median "$work/b" 1)"
@@ -93,3 +97,10 @@ echo "== zlabel: $ZLABEL ($(stat -c %s "$ZLABEL") bytes, $(ldd "$ZLABEL" 2>/dev/
 echo "== image $(basename "$image") ($(stat -c %s "$img") bytes), $runs runs each, $(nproc) CPUs"
 compare "inspect vs zdb -l" "$ZLABEL inspect" "$zdb -l"
 compare "inspect --uberblocks vs zdb -lu" "$ZLABEL inspect --uberblocks" "$zdb -lu"
+# The MOS config: zdb imports the pool in userland from a folder holding the image (zdb -e -p DIR -C POOL).
+pool="$("$ZLABEL" inspect --json "$img" | python3 -c 'import json,sys; print(json.load(sys.stdin)["vdevs"][0]["labels"][0]["config"]["name"])')"
+if "$zdb" -e -p "$work" -C "$pool" >/dev/null 2>&1; then
+    compare "inspect --mos vs zdb -e -C" "$ZLABEL inspect --mos" "$zdb -e -p $work -C $pool"
+else
+    echo "(zdb -e -C cannot import pool $pool from $(basename "$image"); MOS comparison skipped)"
+fi

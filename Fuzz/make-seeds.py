@@ -3,12 +3,15 @@
 
     python3 make-seeds.py OUTDIR
 
-OUTDIR gets three folders, one per target:
+OUTDIR gets four folders, one per target:
   nvlist/      packed config nvlists from label 0 of every pool image (and its bootenv nvlist, if any), plus
                the libnvpair vectors in Fixtures/nvlist/ (every data type);
   label/       label descriptions in FuzzLabel's input format (see Sources/FuzzLabel/main.swift);
   partitions/  the table sectors of every partitioned disk image in FuzzPartitions' sparse-disk format, and
-               the first sectors of a few disks as raw images.
+               the first sectors of a few disks as raw images;
+  mos/         FuzzMOS inputs: the root block pointers of real uberblocks (both byte orders, each followed by
+               the leaf bytes around it), zlib and zle streams of real label bytes, and one short input per
+               parser.
 Only the standard library is used. The seeds are regenerated on every run of run.sh and are not committed.
 """
 import bz2
@@ -17,6 +20,7 @@ import lzma
 import pathlib
 import struct
 import sys
+import zlib
 
 HERE = pathlib.Path(__file__).resolve().parent
 FIXTURES = HERE.parent / "Fixtures"
@@ -121,9 +125,40 @@ def partition_seeds(image):
     return sparse_seed(size, extents), b"\0" + image[:34 * 512]
 
 
+def mos_seeds(image):
+    """FuzzMOS inputs from one image: [parser, flags, logical size (LE u16)] + payload."""
+    seeds = []
+    ring = image[RING_OFF:RING_OFF + RING_SIZE]
+    step = 1 << slot_shift(ring)
+    for o in range(0, len(ring), step):
+        magic = ring[o:o + 8]
+        if magic not in (struct.pack("<Q", UB_MAGIC), struct.pack(">Q", UB_MAGIC)):
+            continue
+        big = magic == struct.pack(">Q", UB_MAGIC)
+        rootbp = ring[o + 40:o + 168]  # ub_rootbp follows magic, version, txg, guid_sum, timestamp
+        # The fuzz leaf starts at byte 4 MiB of the vdev, where DVA offset 0 lands.
+        leaf = image[4 << 20:(4 << 20) + 16384]
+        seeds.append(bytes([0, 1 if big else 0, 0, 0]) + rootbp + leaf)
+        break
+    chunk = image[CONFIG_OFF:CONFIG_OFF + 4096]
+    size = struct.pack("<H", len(chunk))
+    seeds.append(bytes([4, 0]) + size + zlib.compress(chunk, 1))
+    # zle: runs of literal bytes (n-1 < 64 in the first byte) and zero runs (first byte >= 64).
+    zle = bytearray()
+    for i in range(0, 512, 64):
+        part = chunk[i:i + 64].rstrip(b"\0")
+        if part:
+            zle += bytes([len(part) - 1]) + part
+        zle += bytes([64 + 3])
+    seeds.append(bytes([3, 0]) + struct.pack("<H", 4096) + bytes(zle))
+    return seeds
+
+
 def main():
     out = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else HERE / ".corpus" / "seeds")
-    nvlist, label, partitions = out / "nvlist", out / "label", out / "partitions"
+    nvlist, label, partitions, mos = out / "nvlist", out / "label", out / "partitions", out / "mos"
+    for parser in range(9):  # one short input per parser: every switch arm is reached from the start
+        write(mos, f"parser-{parser}", bytes([parser, 0, 0, 2]) + bytes(range(64)))
     for vector in sorted((FIXTURES / "nvlist").glob("*.xdr")):
         write(nvlist, vector.stem, vector.read_bytes())
     images = sorted(p for p in FIXTURES.glob("*") if p.suffix in (".xz", ".bz2"))
@@ -146,7 +181,9 @@ def main():
         if bootenv[:8] == struct.pack(">Q", 1):  # VB_NVLIST: a packed nvlist follows the version word
             write(nvlist, name + "-bootenv", bootenv[8:])
         write(partitions, name + "-bare", sparse_seed(len(image), sectors(image, 0, 2)))
-    for folder in (nvlist, label, partitions):
+        for i, seed in enumerate(mos_seeds(image)):
+            write(mos, f"{name}-{i}", seed)
+    for folder in (nvlist, label, partitions, mos):
         files = list(folder.glob("*")) if folder.exists() else []
         print(f"make-seeds: {len(files):3d} seeds, {sum(f.stat().st_size for f in files):9d} bytes in {folder}")
 

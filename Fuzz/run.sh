@@ -3,7 +3,7 @@
 # every target for SECONDS (default 60). Prints execs/s per target; exits 1 if any target found a crash,
 # a hang, a leak or an out-of-memory input, 2 if the build or the seeds failed.
 #
-#   bash Fuzz/run.sh [SECONDS] [TARGET...]        TARGET: FuzzNVList FuzzLabel FuzzPartitions (default: all)
+#   bash Fuzz/run.sh [SECONDS] [TARGET...]        TARGET: FuzzNVList FuzzLabel FuzzPartitions FuzzMOS (default: all)
 #
 # Corpora grow in Fuzz/.corpus/<target>/ and findings land in Fuzz/artifacts/<target>/ (both git-ignored;
 # the artifacts folder is emptied at the start of each target's run).
@@ -14,7 +14,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 seconds="${1:-60}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(FuzzNVList FuzzLabel FuzzPartitions)
+[ ${#targets[@]} -gt 0 ] || targets=(FuzzNVList FuzzLabel FuzzPartitions FuzzMOS)
 
 # The Swift runtime's crash backtracer would otherwise take the signal before libFuzzer and no crash
 # file would be written.
@@ -41,6 +41,7 @@ seeds_for() {
         FuzzNVList) echo nvlist ;;
         FuzzLabel) echo label ;;
         FuzzPartitions) echo partitions ;;
+        FuzzMOS) echo mos ;;
     esac
 }
 max_len_for() {
@@ -48,6 +49,7 @@ max_len_for() {
         FuzzNVList) echo 65536 ;;
         FuzzLabel) echo 262144 ;;  # header, bootenv, config area, uberblock ring
         FuzzPartitions) echo 131072 ;;
+        FuzzMOS) echo 135168 ;;  # header, a block pointer, up to 128 KiB of block
     esac
 }
 
