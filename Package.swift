@@ -11,7 +11,8 @@
 //   ZFSImage        the only module that opens files and devices
 //   ZLabel          umbrella: everything above, and nothing that speaks HTTP
 //   AWSCore, EBSUpload  SigV4, AWS configuration, HTTP, EBS direct upload (product ZLabelEC2)
-//   zlabel          the command line; holds no logic
+//   zlabel          the command line for labels; holds no logic and links no HTTP
+//   zlabel-ec2      the EC2 commands, run by `zlabel ec2 …`
 import PackageDescription
 
 let strict: [SwiftSetting] = [
@@ -28,6 +29,7 @@ let package = Package(
         .library(name: "NVList", targets: ["NVList"]),
         .library(name: "ZLabelEC2", targets: ["AWSCore", "EBSUpload"]),
         .executable(name: "zlabel", targets: ["zlabel"]),
+        .executable(name: "zlabel-ec2", targets: ["zlabel-ec2"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -77,8 +79,13 @@ let package = Package(
         // MARK: command line
         .executableTarget(
             name: "zlabel",
+            dependencies: ["ZLabel", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "zlabel-ec2",
             dependencies: [
-                "ZLabel", "EBSUpload",
+                "ZLabel", "AWSCore", "EBSUpload",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -94,7 +101,8 @@ let package = Package(
         .testTarget(name: "ZFSImageTests", dependencies: ["ZFSImage", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ZFSMOSTests", dependencies: ["ZFSMOS", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "AWSCoreTests", dependencies: ["AWSCore"], exclude: ["Vectors"], swiftSettings: strict),
-        .testTarget(name: "EBSUploadTests", dependencies: ["EBSUpload", "AWSCore"], swiftSettings: strict),
+        .testTarget(
+            name: "EBSUploadTests", dependencies: ["EBSUpload", "AWSCore", "zlabel", "zlabel-ec2"], swiftSettings: strict),
         .testTarget(name: "CLITests", dependencies: ["zlabel", "TestSupport"], swiftSettings: strict),
     ]
 )

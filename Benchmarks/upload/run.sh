@@ -4,17 +4,17 @@
 # Prints, per client: wall time, throughput, client CPU seconds per GiB uploaded, peak RSS, bytes read from
 # the image; and moto's CPU time per run.
 #
-# Usage: Benchmarks/upload/run.sh [ZLABEL_BINARY]      (default: .build/release/zlabel; build it with
-#        swift build -c release --product zlabel)
+# Usage: Benchmarks/upload/run.sh [ZLABEL_EC2_BINARY]  (default: .build/release/zlabel-ec2, the program behind
+#        `zlabel ec2`; build it with swift build -c release --product zlabel-ec2)
 # Env:   WORKERS (zlabel --workers, default 8), THREADS (boto3 threads, default 8), DATA_GIB (1), IMAGE_GIB (8),
 #        ROUNDS (alternating zlabel/boto3 runs, default 1), KEEP=1 keeps the work directory.
 # Needs: moto[server], boto3, /usr/bin/time (Debian package "time"), python3.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
-ZLABEL="${1:-$root/.build/release/zlabel}"
+ZLABEL="${1:-$root/.build/release/zlabel-ec2}"
 WORKERS="${WORKERS:-8}"; THREADS="${THREADS:-8}"; DATA_GIB="${DATA_GIB:-1}"; IMAGE_GIB="${IMAGE_GIB:-8}"
-[ -x "$ZLABEL" ] || { echo "no zlabel binary at $ZLABEL (swift build -c release --product zlabel)" >&2; exit 2; }
+[ -x "$ZLABEL" ] || { echo "no zlabel-ec2 binary at $ZLABEL (swift build -c release --product zlabel-ec2)" >&2; exit 2; }
 [ -x /usr/bin/time ] || { echo "/usr/bin/time is missing (apt-get install time)" >&2; exit 2; }
 work="$(mktemp -d "${TMPDIR:-/tmp}/zlabel-bench.XXXXXX")"
 moto_pid=""
@@ -89,7 +89,7 @@ PY
 
 ROUNDS="${ROUNDS:-1}"
 for r in $(seq 1 "$ROUNDS"); do
-run zlabel "$ZLABEL" ec2 upload "$img" --endpoint-url "$ep" --workers "$WORKERS" --json --no-progress \
+run zlabel "$ZLABEL" upload "$img" --endpoint-url "$ep" --workers "$WORKERS" --json --no-progress \
     --state-dir "$work/state"
 run boto3 python3 "$here/boto3_uploader.py" "$img" --endpoint-url "$ep" --threads "$THREADS"
 done

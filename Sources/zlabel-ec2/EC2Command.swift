@@ -1,10 +1,14 @@
 import AWSCore
 import ArgumentParser
 
-/// `zlabel ec2 …`: the EC2 side (upload an image into an EBS snapshot, register an AMI).
+/// `zlabel-ec2`, run as `zlabel ec2 …`: the EC2 side (upload an image into an EBS snapshot, register an AMI).
+///
+/// It is an executable of its own so that `zlabel`, which only reads and writes labels, links no HTTP, TLS or
+/// XML code and starts as fast as `zdb`; `zlabel ec2` hands its arguments to this program.
+@main
 struct EC2Command: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "ec2",
+        commandName: "zlabel ec2",
         abstract: "Upload an image into an EBS snapshot and register it as an AMI.",
         subcommands: [EC2Upload.self]
     )
