@@ -1,4 +1,13 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 import NVList
 import ZFSChecksum
 import ZFSLabel
@@ -55,7 +64,7 @@ public struct LabelBackup: Sendable {
     /// Writes the backup to a new file and flushes it to stable storage; never overwrites a file.
     public func write(to path: String) throws {
         let header = JSONValue.object([
-            ("created", .string(ISO8601DateFormatter().string(from: Date()))),
+            ("created", .string(Date().formatted(.iso8601))),
             ("entries", .array(entries.map { e in
                 .object([
                     ("path", .string(e.path)), ("imageSize", .uint(e.imageSize)),
@@ -77,14 +86,20 @@ public struct LabelBackup: Sendable {
                 ? "the backup file already exists; refusing to overwrite it"
                 : "cannot create the backup file: \(ImageFile.describe(e))")
         }
-        let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
-        do {
-            try handle.write(contentsOf: data)
-            try handle.synchronize()
-            try handle.close()
-        } catch {
-            throw ImageError(.write, path: path, message: "cannot write the backup: \(error)")
+        defer { close(fd) }
+        let failure: String? = data.withUnsafeBytes { raw in
+            var done = 0
+            while done < raw.count {
+                let n = systemWrite(fd, raw.baseAddress! + done, raw.count - done)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    return ImageFile.describe(errno)
+                }
+                done += n
+            }
+            return fsync(fd) == 0 ? nil : ImageFile.describe(errno)
         }
+        if let failure { throw ImageError(.write, path: path, message: "cannot write the backup: \(failure)") }
     }
 
     /// Reads a backup file.
@@ -99,17 +114,22 @@ public struct LabelBackup: Sendable {
         guard let nl1 = bytes.firstIndex(of: 10), String(decoding: bytes[..<nl1], as: UTF8.self) == Self.magicLine else {
             throw bad("the first line is not '\(Self.magicLine)'", 0)
         }
+        struct Header: Decodable {
+            struct Entry: Decodable {
+                var path: String, imageSize: UInt64, regionOffset: UInt64, regionSize: UInt64
+                var regionName: String?
+                var before: [String], after: [String]
+            }
+            var entries: [Entry]
+        }
         guard let nl2 = bytes[(nl1 + 1)...].firstIndex(of: 10),
-              let header = try? JSONSerialization.jsonObject(with: Data(bytes[(nl1 + 1)..<nl2])) as? [String: Any],
-              let list = header["entries"] as? [[String: Any]]
-        else { throw bad("the header line is not valid JSON", nl1 + 1) }
+              let header = try? JSONDecoder().decode(Header.self, from: Data(bytes[(nl1 + 1)..<nl2]))
+        else { throw bad("the header line is not valid JSON, or an entry is incomplete", nl1 + 1) }
         var entries: [Entry] = []
         var at = nl2 + 1
-        for (i, e) in list.enumerated() {
-            guard let p = e["path"] as? String, let size = (e["imageSize"] as? NSNumber)?.uint64Value,
-                  let off = (e["regionOffset"] as? NSNumber)?.uint64Value, let rsize = (e["regionSize"] as? NSNumber)?.uint64Value,
-                  let before = e["before"] as? [String], let after = e["after"] as? [String],
-                  before.count == LabelLayout.labelCount, after.count == LabelLayout.labelCount
+        for (i, e) in header.entries.enumerated() {
+            let (p, size, off, rsize, before, after) = (e.path, e.imageSize, e.regionOffset, e.regionSize, e.before, e.after)
+            guard before.count == LabelLayout.labelCount, after.count == LabelLayout.labelCount
             else { throw bad("entry \(i) of the header is incomplete", nl1 + 1) }
             var labels: [[UInt8]] = []
             for j in 0..<LabelLayout.labelCount {
@@ -119,7 +139,7 @@ public struct LabelBackup: Sendable {
                 labels.append(label)
                 at += LabelLayout.labelSize
             }
-            entries.append(Entry(path: p, imageSize: size, region: VdevRegion(offset: off, size: rsize, name: e["regionName"] as? String),
+            entries.append(Entry(path: p, imageSize: size, region: VdevRegion(offset: off, size: rsize, name: e.regionName),
                                  before: labels, beforeDigests: before, afterDigests: after))
         }
         self.entries = entries
@@ -161,4 +181,13 @@ public struct LabelBackup: Sendable {
         }
         return .restored(labels: written)
     }
+}
+
+/// write(2); inside `LabelBackup` the name `write` is its method.
+private func systemWrite(_ fd: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Int {
+    #if canImport(Glibc)
+        Glibc.write(fd, buffer, count)
+    #else
+        Darwin.write(fd, buffer, count)
+    #endif
 }

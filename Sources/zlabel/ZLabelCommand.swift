@@ -1,5 +1,18 @@
 import ArgumentParser
-import Foundation
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// Ends the process with `status` (the C library's exit; `exit` alone names ParsableCommand's method here).
+private func terminate(_ status: Int32) -> Never {
+    #if canImport(Glibc)
+        Glibc.exit(status)
+    #else
+        Darwin.exit(status)
+    #endif
+}
 import ZLabel
 
 /// The `zlabel` command line. Each subcommand validates its input, calls one library function and prints
@@ -19,7 +32,7 @@ struct ZLabelCommand: AsyncParsableCommand {
         } catch {
             guard let status = exitStatus(for: error) else { exit(withError: error) }
             printError("zlabel: \(error is LabelEditError ? "refused, nothing written: " : "")\(error)")
-            Foundation.exit(status)
+            terminate(status)
         }
     }
 
