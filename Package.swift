@@ -11,6 +11,7 @@
 //   ZFSImage        the only module that opens files and devices
 //   ZLabel          umbrella: everything above, and nothing that speaks HTTP
 //   AWSCore, EBSUpload  SigV4, AWS configuration, HTTP, EBS direct upload (product ZLabelEC2)
+//   EC2AMI          RegisterImage, DescribeImages, CopyImage, launch permissions; waits (product ZLabelEC2)
 //   zlabel          the command line; holds no logic
 import PackageDescription
 
@@ -26,7 +27,7 @@ let package = Package(
     products: [
         .library(name: "ZLabel", targets: ["ZLabel"]),
         .library(name: "NVList", targets: ["NVList"]),
-        .library(name: "ZLabelEC2", targets: ["AWSCore", "EBSUpload"]),
+        .library(name: "ZLabelEC2", targets: ["AWSCore", "EBSUpload", "EC2AMI"]),
         .executable(name: "zlabel", targets: ["zlabel"]),
     ],
     dependencies: [
@@ -73,6 +74,11 @@ let package = Package(
         ),
         .systemLibrary(name: "CXXHash", providers: [.apt(["libxxhash-dev"])]),
         .target(name: "EBSUpload", dependencies: ["AWSCore", "CXXHash"], swiftSettings: strict),
+        .target(
+            name: "EC2AMI",
+            dependencies: ["AWSCore", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
 
         // MARK: command line
         .executableTarget(
@@ -94,7 +100,11 @@ let package = Package(
         .testTarget(name: "ZFSImageTests", dependencies: ["ZFSImage", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ZFSMOSTests", dependencies: ["ZFSMOS", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "AWSCoreTests", dependencies: ["AWSCore"], exclude: ["Vectors"], swiftSettings: strict),
-        .testTarget(name: "EBSUploadTests", dependencies: ["EBSUpload", "AWSCore"], swiftSettings: strict),
+        .testTarget(
+            name: "EBSUploadTests",
+            dependencies: ["EBSUpload", "AWSCore", "EC2AMI"],
+            swiftSettings: strict
+        ),
         .testTarget(name: "CLITests", dependencies: ["zlabel", "TestSupport"], swiftSettings: strict),
     ]
 )

@@ -38,7 +38,9 @@ CopyImage, ModifyImageAttribute and DescribeImageAttribute):
     --image-fail or it is a copy into a region of --copy-fail;
   * CopyImage: the source must exist in SourceRegion and be available; ClientToken idempotency (same token,
     same image; other parameters: IdempotentParameterMismatch);
-  * ModifyImageAttribute: a known image, 12-digit account ids; CreateTags recorded on known images.
+  * ModifyImageAttribute: a known image, 12-digit account ids; CreateTags recorded on known images;
+  * --deny-register-times N: the first N RegisterImage requests get 403 UnauthorizedOperation (an interrupted
+    publish, for resume tests).
 --kernels seeds fake Amazon PV-GRUB kernel images (hd0/hd00, versions 1.04 and 1.05, x86_64 and i386, plus a
 look-alike from another owner) in every region of --kernel-regions.
 --ec2-faults throttle=P,5xx=P,lost=P injects faults into those EC2 actions: 503 RequestLimitExceeded, a 500
@@ -545,6 +547,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         with st.lock:
             for sid, s in st.snaps.items():
                 state = st.snapshot_state(s)
+                if state == "completing":  # the peer's own name; EC2 says pending until the snapshot is done
+                    state = "pending"
                 prog = "100%" if state == "completed" else "42%"
                 text = re.sub(r"(<snapshotId>%s</snapshotId>.*?<status>)\w+(</status>.*?<progress>)[^<]*(</progress>)"
                               % re.escape(sid), r"\g<1>%s\g<2>%s\g<3>" % (state, prog), text, flags=re.S)
@@ -640,6 +644,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def ec2_register_image(self, params, region, body):
         act = "RegisterImage"
         st = self.server.state
+        with st.lock:
+            deny = st.args.deny_register_times > 0
+            if deny:
+                st.args.deny_register_times -= 1
+                st.denied += 1
+        if deny:
+            return 403, self.ec2_error_body("UnauthorizedOperation", "You are not authorized to perform this "
+                                            "operation (peer: --deny-register-times)")
         name = params.get("Name", "")
         if not AMI_NAME_RE.match(name):
             return self.ec2_reject(act, "InvalidAMIName.Malformed", f"AMI name {name!r} is not valid")
@@ -872,15 +884,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if not re.fullmatch(r"\d{12}", u):
                 return self.ec2_reject(act, "InvalidUserID.Malformed", f"User ID '{u}' is invalid")
         status, data = self.forward_ec2(body)
-        if status == 200:
-            with st.lock:
-                img["launch_users"] = sorted(set(img["launch_users"]) | set(users))
-        return status, data
+        if status != 200:
+            return status, data
+        with st.lock:
+            img["launch_users"] = sorted(set(img["launch_users"]) | set(users))
+        return self.ec2_xml(200, act, "<return>true</return>")  # moto leaves <return> out; AWS sends it
 
     def ec2_create_tags(self, params, region, body):
         st = self.server.state
         status, data = self.forward_ec2(body)
         if status == 200:
+            data = self.ec2_xml(200, "CreateTags", "<return>true</return>")[1]
             tags, j = {}, 1
             while f"Tag.{j}.Key" in params:
                 tags[params[f"Tag.{j}.Key"]] = params.get(f"Tag.{j}.Value", "")
@@ -971,6 +985,8 @@ def main():
     ap.add_argument("--image-fail", default="", help="AMIs whose name contains this end in state failed")
     ap.add_argument("--copy-fail", default="", help="comma-separated regions where copies end in state failed")
     ap.add_argument("--images-page-size", type=int, default=0, help="DescribeImages page size (0: one page)")
+    ap.add_argument("--deny-register-times", type=int, default=0,
+                    help="answer the first N RegisterImage requests with 403 UnauthorizedOperation")
     ap.add_argument("--kernels", action="store_true", help="seed fake Amazon PV-GRUB kernel images")
     ap.add_argument("--kernel-regions", default="us-east-1,us-west-2,eu-west-1")
     ap.add_argument("--ec2-faults", default="", help="e.g. throttle=0.2,5xx=0.2,lost=0.2 on the AMI actions")
