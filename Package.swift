@@ -12,6 +12,7 @@
 //   ZLabel          umbrella: everything above, and nothing that speaks HTTP
 //   AWSCore, EBSUpload  SigV4, AWS configuration, HTTP, EBS direct upload (product ZLabelEC2)
 //   EC2AMI          RegisterImage, DescribeImages, CopyImage, launch permissions; waits (product ZLabelEC2)
+//   EC2Publish      image -> edited labels -> snapshot -> AMI, the one place where both sides meet
 //   zlabel          the command line; holds no logic
 import PackageDescription
 
@@ -27,7 +28,7 @@ let package = Package(
     products: [
         .library(name: "ZLabel", targets: ["ZLabel"]),
         .library(name: "NVList", targets: ["NVList"]),
-        .library(name: "ZLabelEC2", targets: ["AWSCore", "EBSUpload", "EC2AMI"]),
+        .library(name: "ZLabelEC2", targets: ["AWSCore", "EBSUpload", "EC2AMI", "EC2Publish"]),
         .executable(name: "zlabel", targets: ["zlabel"]),
     ],
     dependencies: [
@@ -79,12 +80,17 @@ let package = Package(
             dependencies: ["AWSCore", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
+        .target(
+            name: "EC2Publish",
+            dependencies: ["ZLabel", "EBSUpload", "EC2AMI", "AWSCore", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
 
         // MARK: command line
         .executableTarget(
             name: "zlabel",
             dependencies: [
-                "ZLabel", "EBSUpload",
+                "ZLabel", "EBSUpload", "EC2AMI", "EC2Publish",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -102,7 +108,7 @@ let package = Package(
         .testTarget(name: "AWSCoreTests", dependencies: ["AWSCore"], exclude: ["Vectors"], swiftSettings: strict),
         .testTarget(
             name: "EBSUploadTests",
-            dependencies: ["EBSUpload", "AWSCore", "EC2AMI"],
+            dependencies: ["EBSUpload", "AWSCore", "EC2AMI", "EC2Publish", "ZLabel", "TestSupport"],
             swiftSettings: strict
         ),
         .testTarget(name: "CLITests", dependencies: ["zlabel", "TestSupport"], swiftSettings: strict),

@@ -6,7 +6,7 @@ struct EC2Command: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ec2",
         abstract: "Upload an image into an EBS snapshot and register it as an AMI.",
-        subcommands: [EC2Upload.self]
+        subcommands: [EC2Upload.self, EC2Register.self, EC2PublishCommand.self, EC2CleanupScript.self]
     )
 }
 

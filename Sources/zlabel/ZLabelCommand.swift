@@ -1,4 +1,5 @@
 import ArgumentParser
+import EC2Publish
 import Foundation
 import ZLabel
 
@@ -36,7 +37,7 @@ struct ZLabelCommand: AsyncParsableCommand {
 func exitStatus(for error: any Error) -> Int32? {
     switch error {
     case is ImageError, is PartitionTableError, is MOSError: 2
-    case is LabelEditError: 3
+    case is LabelEditError, is PublishRefusal: 3
     case is LabelWriteError: 4
     case is BootTargetError: 64
     default: nil

@@ -1,0 +1,152 @@
+import Crypto
+import Foundation
+import Testing
+import TestSupport
+
+/// `zlabel ec2 publish` from the command line against moto behind the strict peer: what lands in the snapshot
+/// is the input with the target's labels, as real ZFS and GRUB read it, and the input file never changes.
+@Suite("ec2 publish end to end", .serialized, .enabled(if: TestEnv.motoTestsEnabled))
+struct PublishEndToEndTests {
+    struct Case: Sendable, CustomTestStringConvertible {
+        var fixture: String
+        var target: String
+        /// The target's strings, from the vbd formulas (HVM /dev/xvda is vbd 51712, PV /dev/sda is 2048) and the
+        /// pool's slice s0 (minor a).
+        var physPath: String
+        var path: String
+        var testDescription: String { "\(target) on \(fixture)" }
+    }
+
+    static let cases = [
+        Case(fixture: "disk-gpt.img", target: "ec2-xen-hvm", physPath: "/xpvd/xdf@51712:a", path: "/dev/dsk/c1t0d0s0"),
+        Case(fixture: "disk-vtoc.img", target: "ec2-xen-pv", physPath: "/xpvd/xdf@2048:a", path: "/dev/dsk/c1t2048d0s0"),
+    ]
+
+    /// GRUB 2 passes bootpath only for a leaf that also has a devid, so the publish sets one.
+    static let devid = "id1,xdf@zlabel/a"
+
+    static func sha256(_ url: URL) throws -> String {
+        SHA256.hash(data: try Data(contentsOf: url)).map { String(format: "%02x", $0) }.joined()
+    }
+
+    static func environment(_ peer: StrictPeer) -> [String: String] {
+        [
+            "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1",
+            "AWS_ENDPOINT_URL": peer.endpoint, "AWS_EC2_METADATA_DISABLED": "true", "AWS_PROFILE": "",
+            "AWS_CONFIG_FILE": "/nonexistent", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+            "AWS_SESSION_TOKEN": "", "AWS_ENDPOINT_URL_EC2": "", "AWS_ENDPOINT_URL_EBS": "",
+        ]
+    }
+
+    @Test("publish: interrupted and resumed, read back equal to the edited input, zdb and GRUB see the target",
+          .oracle(.zdbCheck, .grub), arguments: cases)
+    func publish(_ c: Case) throws {
+        let fixture = try Fixture.named(c.fixture)
+        let partition = try #require(fixture.partition)
+        let scratch = try Fixture.scratchCopy(c.fixture)
+        let input = scratch.url
+        let inputHash = try Self.sha256(input)
+        let state = scratch.directory.file("state").path
+        let peer = try StrictPeer(["--kernels", "--image-delay", "1.0", "--deny-register-times", "1"])
+        defer { peer.stop() }
+        let env = Self.environment(peer)
+        let name = "omnios publish \(c.target)"
+        let args = ["ec2", "publish", input.path, "--name", name, "--target", c.target, "--devid", Self.devid,
+                    "--state-dir", state, "--wait", "--copy-to", "us-west-2", "--no-progress", "--workers", "4",
+                    "--attempt-timeout", "20"]
+
+        // 1: the upload finishes, RegisterImage is refused: the run fails after the snapshot exists.
+        let first = try ZLabelCLI.run(args, environment: env)
+        #expect(first.status != 0, "\(first)")
+        #expect(first.stderrText.contains("UnauthorizedOperation"), "\(first)")
+        #expect(try peer.requests("StartSnapshot") == 1)
+        #expect(try peer.images().isEmpty)
+
+        // 2: the same command continues with that snapshot (no second upload) and registers.
+        let second = try ZLabelCLI.run(args + ["--json"], environment: env)
+        #expect(second.status == 0, "\(second)")
+        let doc = try #require(try JSONSerialization.jsonObject(with: second.stdout) as? [String: Any])
+        let ami = try #require(doc["ami"] as? [String: Any])
+        let snapshot = try #require(ami["snapshot_id"] as? String)
+        let images = try #require(ami["images"] as? [[String: Any]])
+        let ids = images.compactMap { $0["image_id"] as? String }
+        #expect(images.compactMap { $0["region"] as? String } == ["us-east-1", "us-west-2"])
+        #expect(images.allSatisfy { $0["state"] as? String == "available" })
+        #expect(doc["upload"] == nil || doc["upload"] is NSNull, "the second run must not upload")
+        #expect(try peer.requests("StartSnapshot") == 1)
+
+        // 3: once more: nothing new; the AMI ids alone on stdout, one line per region.
+        let third = try ZLabelCLI.run(args, environment: env)
+        #expect(third.status == 0, "\(third)")
+        #expect(third.stdoutText.split(separator: "\n").map(String.init) == ids)
+        #expect(try peer.requests("StartSnapshot") == 1)
+        #expect(try peer.requests("RegisterImage") == 2, "one refused, one registered")
+        #expect(try peer.requests("CopyImage") == 1)
+
+        // The AMI the peer holds: the target's kind, backed by the uploaded snapshot.
+        let stored = try #require(try peer.images()[ids[0]])
+        let pv = c.target == "ec2-xen-pv"
+        #expect(stored["virtualization"] as? String == (pv ? "paravirtual" : "hvm"))
+        #expect(stored["root"] as? String == (pv ? "/dev/sda" : "/dev/xvda"))
+        #expect((stored["mappings"] as? [[String: Any]])?.first?["snapshot"] as? String == snapshot)
+        if pv {  // a partitioned image boots through the hd00 PV-GRUB
+            let kernel = try #require(stored["kernel"] as? String)
+            let kernels = try #require((try peer.stats()["kernels"] as? [String: [[String: Any]]])?["us-east-1"])
+            let name = kernels.first { $0["id"] as? String == kernel }?["name"] as? String
+            #expect(name?.hasPrefix("pv-grub-hd00_") == true, "\(name ?? kernel)")
+        }
+        try peer.expectNoRejections()
+
+        // The snapshot holds the input with the labels `zlabel set` writes for the target.
+        let expected = scratch.directory.file("expected.img")
+        #expect(TestEnv.run(["/bin/cp", "--sparse=always", input.path, expected.path]).status == 0)
+        let set = try ZLabelCLI.run(["set", expected.path, "--target", c.target, "--devid", Self.devid,
+                                     "--backup", scratch.directory.file("backup").path])
+        #expect(set.status == 0, "\(set)")
+        let readback = scratch.directory.file("readback.img")
+        let rb = try Readback.check(motoURL: peer.motoURL, snapshot: snapshot, expectedImage: expected.path,
+                                    writeTo: readback.path)
+        #expect(rb.identical, "\(rb)")
+
+        // Real ZFS and GRUB on what was read back.
+        let device = Oracle.Device(readback, fixture: fixture)
+        let check = try Oracle.zdbCheck([device], expect: ["phys_path": c.physPath, "path": c.path, "devid": Self.devid],
+                                        fast: true)
+        #expect(check.succeeded, "\(check)")
+        let grubDevice = partition.grubPartition == nil ? device : Oracle.Device(readback)
+        let view = try Oracle.grubBootpath([grubDevice], partition: partition.grubPartition)
+        #expect(view.bootpath == c.physPath, "\(view.result)")
+        #expect(view.diskdevid == Self.devid, "\(view.result)")
+
+        // The input was only read.
+        #expect(try Self.sha256(input) == inputHash)
+    }
+
+    @Test("cleanup-script prints a script that passes sh -n and shellcheck")
+    func cleanupScript() throws {
+        let run = try ZLabelCLI.run(["ec2", "cleanup-script"])
+        #expect(run.status == 0, "\(run)")
+        let dir = try TestEnv.tempDir("cleanup")
+        let path = dir + "/cleanup.sh"
+        try run.stdout.write(to: URL(fileURLWithPath: path))
+        #expect(run.stdoutText.hasPrefix("#!/bin/sh\n"))
+        for needed in ["ssh_host_", "beadm destroy", "/var/adm/messages", "/var/fm/fmd/", "authorized_keys",
+                       "/root/.bash_history", "poweroff"] {
+            #expect(run.stdoutText.contains(needed), "the script does not handle \(needed)")
+        }
+        let syntax = TestEnv.run(["/bin/sh", "-n", path])
+        #expect(syntax.status == 0, "\(syntax.err)")
+        if TestEnv.run(["/bin/sh", "-c", "command -v shellcheck"]).status == 0 {
+            let lint = TestEnv.run(["/usr/bin/env", "shellcheck", "-s", "sh", path])
+            #expect(lint.status == 0, "\(lint.out)")
+        } else if TestEnv.isCI {
+            Issue.record("shellcheck is not installed (CI requires it)")
+        } else {
+            print("note: shellcheck not installed; only sh -n checked the cleanup script")
+        }
+        // Without --yes it changes nothing and says so.
+        let dry = TestEnv.run(["/bin/sh", path])
+        #expect(dry.status == 0, "\(dry.err)")
+        #expect(dry.out.contains("nothing was changed"))
+    }
+}
