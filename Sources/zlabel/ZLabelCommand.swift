@@ -1,4 +1,5 @@
 import ArgumentParser
+import EC2AMI
 import EC2Publish
 import Foundation
 import ZLabel
@@ -40,6 +41,8 @@ func exitStatus(for error: any Error) -> Int32? {
     case is LabelEditError, is PublishRefusal: 3
     case is LabelWriteError: 4
     case is BootTargetError: 64
+    case let e as AMIError:
+        if case .invalidRequest = e { 64 } else { nil }
     default: nil
     }
 }
