@@ -8,7 +8,9 @@ public import AWSCore
 
 /// The CPU architecture of an AMI.
 public enum ImageArchitecture: String, Sendable, CaseIterable, Codable {
+    /// 64-bit x86 (the only architecture of PV-GRUB's 64-bit kernels and of OmniOS).
     case x86_64
+    /// 64-bit Arm (Graviton; HVM with UEFI only).
     case arm64
 }
 
@@ -26,14 +28,21 @@ public enum Virtualization: String, Sendable, CaseIterable, Codable {
 
 /// The firmware an HVM instance starts with.
 public enum BootMode: String, Sendable, CaseIterable, Codable {
+    /// BIOS: the MBR or the GPT's BIOS boot code runs.
     case legacyBIOS = "legacy-bios"
+    /// UEFI: the loader in the EFI System Partition runs.
     case uefi
 }
 
 /// The EBS volume types a root volume may have that need no further settings (io1/io2 need IOPS; st1/sc1
 /// cannot be boot volumes).
 public enum RootVolumeType: String, Sendable, CaseIterable, Codable {
-    case standard, gp2, gp3
+    /// Magnetic (previous generation), 1 to 1024 GiB.
+    case standard
+    /// General purpose SSD, burst credits, 1 to 16384 GiB.
+    case gp2
+    /// General purpose SSD, baseline performance, 1 to 16384 GiB.
+    case gp3
 
     /// The sizes EBS accepts for this type, in GiB.
     public var sizeRange: ClosedRange<Int> { self == .standard ? 1...1024 : 1...16384 }
@@ -42,7 +51,10 @@ public enum RootVolumeType: String, Sendable, CaseIterable, Codable {
 /// Which PV-GRUB kernel image reads the disk: `hd0` for a file system on the whole disk, `hd00` for one in
 /// partition 1.
 public enum PVGrubVariant: String, Sendable, CaseIterable, Codable {
-    case hd0, hd00
+    /// `pv-grub-hd0_*`: the disk holds a file system with no partition table.
+    case hd0
+    /// `pv-grub-hd00_*`: the file system is in partition 1.
+    case hd00
 }
 
 /// The kernel image of a paravirtual AMI.

@@ -174,7 +174,7 @@ struct AMIAgainstPeerTests {
         #expect(try peer.requests("RegisterImage") == 0)
     }
 
-    @Test("copies to two regions and shares every image; running again reuses them all")
+    @Test("copies to two regions and shares every image; running again reuses them all; CreateTags adds a tag")
     func copyAndShare() async throws {
         let peer = try StrictPeer(["--image-delay", "0.5"])
         defer { peer.stop() }
@@ -187,6 +187,8 @@ struct AMIAgainstPeerTests {
             req.shareWith = [account]
             let first = try await registrar.run(req)
             let second = try await registrar.run(req)
+            try await registrar.home.createTags(
+                resourceIDs: [first.images[0].imageID], tags: [ImageTag(key: "stage", value: "tested")])
             return (first, second)
         }
         #expect(first.images.map(\.region) == ["us-east-1", "us-west-2", "eu-west-1"])
@@ -198,7 +200,8 @@ struct AMIAgainstPeerTests {
             #expect(stored["region"] as? String == image.region)
             #expect(stored["name"] as? String == "omnios copied")
             #expect(stored["launch_users"] as? [String] == [account])
-            #expect(stored["tags"] as? [String: String] == ["Name": "omnios"])
+            let tags: [String: String] = i == 0 ? ["Name": "omnios", "stage": "tested"] : ["Name": "omnios"]
+            #expect(stored["tags"] as? [String: String] == tags)
             if i > 0 { #expect(stored["source"] as? String == "us-east-1/\(first.images[0].imageID)") }
         }
         #expect(second.images.map(\.imageID) == first.images.map(\.imageID))

@@ -122,6 +122,51 @@ struct PublishEndToEndTests {
         #expect(try Self.sha256(input) == inputHash)
     }
 
+    @Test("ec2 upload, then ec2 register of a paravirtual AMI with --kernel-id auto, from the command line")
+    func registerCommand() throws {
+        let peer = try StrictPeer(["--kernels", "--image-delay", "0.5"])
+        defer { peer.stop() }
+        let dir = try TestEnv.tempDir("register-cli")
+        let image = dir + "/fs.raw"
+        try TestImage.make(image, size: 4 << 20, writes: [(0, TestImage.pattern(3))])
+        let env = Self.environment(peer)
+        let upload = try ZLabelCLI.run(["ec2", "upload", image, "--wait", "--state-dir", dir + "/state", "--no-progress"],
+                                       environment: env)
+        #expect(upload.status == 0, "\(upload)")
+        let snapshot = upload.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(snapshot.hasPrefix("snap-"))
+        let run = try ZLabelCLI.run(
+            ["ec2", "register", "--snapshot", snapshot, "--name", "omnios pv [cli]", "--virtualization", "paravirtual",
+             "--kernel-id", "auto", "--pv-grub", "hd0", "--volume-type", "standard", "--volume-size", "2",
+             "--tag", "Name=omnios", "--share", "111122223333", "--copy-to", "eu-west-1", "--wait"],
+            environment: env)
+        #expect(run.status == 0, "\(run)")
+        let ids = run.stdoutText.split(separator: "\n").map(String.init)
+        try #require(ids.count == 2 && ids.allSatisfy { $0.hasPrefix("ami-") }, "\(run.stdoutText)")
+        let images = try peer.images()
+        let stored = try #require(images[ids[0]])
+        #expect(stored["virtualization"] as? String == "paravirtual")
+        #expect(stored["root"] as? String == "/dev/sda")
+        let kernel = try #require(stored["kernel"] as? String)
+        let kernels = try #require((try peer.stats()["kernels"] as? [String: [[String: Any]]])?["us-east-1"])
+        let kernelName = kernels.first { $0["id"] as? String == kernel }?["name"] as? String
+        #expect(kernelName?.hasPrefix("pv-grub-hd0_") == true, "\(kernelName ?? kernel)")
+        let mapping = try #require((stored["mappings"] as? [[String: Any]])?.first)
+        #expect(mapping["snapshot"] as? String == snapshot)
+        #expect(mapping["size"] as? Int == 2)
+        #expect(mapping["type"] as? String == "standard")
+        #expect(stored["tags"] as? [String: String] == ["Name": "omnios"])
+        for id in ids { #expect(images[id]?["launch_users"] as? [String] == ["111122223333"]) }
+        #expect(images[ids[1]]?["region"] as? String == "eu-west-1")
+        try peer.expectNoRejections()
+
+        // A request EC2 would refuse never reaches it: exit 64.
+        let bad = try ZLabelCLI.run(["ec2", "register", "--snapshot", snapshot, "--name", "hvm with kernel",
+                                     "--virtualization", "hvm", "--kernel-id", "aki-12345678"], environment: env)
+        #expect(bad.status == 64, "\(bad)")
+        #expect(try peer.requests("RegisterImage") == 1)
+    }
+
     @Test("cleanup-script prints a script that passes sh -n and shellcheck")
     func cleanupScript() throws {
         let run = try ZLabelCLI.run(["ec2", "cleanup-script"])
@@ -148,5 +193,38 @@ struct PublishEndToEndTests {
         let dry = TestEnv.run(["/bin/sh", path])
         #expect(dry.status == 0, "\(dry.err)")
         #expect(dry.out.contains("nothing was changed"))
+    }
+}
+
+/// `publish` refuses an image whose labels are not all valid before it talks to AWS at all.
+@Suite("ec2 publish refusals")
+struct PublishRefusalTests {
+    @Test("a label with a bad checksum: exit 3, the problem named, nothing sent, the image untouched")
+    func damagedLabel() throws {
+        let fixture = try Fixture.named("disk-gpt.img")
+        let partition = try #require(fixture.partition)
+        let scratch = try Fixture.scratchCopy("disk-gpt.img")
+        // One byte inside label 1's nvlist area (labels are 256 KiB; the nvlist starts 16 KiB in).
+        let offset = partition.offset + 256 * 1024 + 16 * 1024 + 100
+        let handle = try FileHandle(forUpdating: scratch.url)
+        try handle.seek(toOffset: offset)
+        let old = try #require(try handle.read(upToCount: 1)).first ?? 0
+        try handle.seek(toOffset: offset)
+        try handle.write(contentsOf: Data([old ^ 0xFF]))
+        try handle.close()
+        let hash = try PublishEndToEndTests.sha256(scratch.url)
+
+        // An endpoint nobody listens on: any request would fail with a connection error, not exit 3.
+        let run = try ZLabelCLI.run(
+            ["ec2", "publish", scratch.url.path, "--target", "ec2-xen-hvm", "--name", "refused image",
+             "--state-dir", scratch.directory.file("state").path, "--max-attempts", "1"],
+            environment: ["AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_REGION": "us-east-1",
+                          "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                          "AWS_EC2_METADATA_DISABLED": "true"])
+        #expect(run.status == 3, "\(run)")
+        #expect(run.stderrText.contains("refused, nothing uploaded"), "\(run)")
+        #expect(run.stderrText.contains("label 1"), "\(run)")
+        #expect(run.stdout.isEmpty)
+        #expect(try PublishEndToEndTests.sha256(scratch.url) == hash)
     }
 }
