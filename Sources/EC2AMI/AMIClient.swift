@@ -158,14 +158,17 @@ public struct AMIClient: Sendable {
 
     /// Polls DescribeImages until the image is `available`.
     ///
-    /// A `…NotFound` answer right after RegisterImage or CopyImage is taken as EC2 catching up and polled again.
+    /// A `…NotFound` answer right after RegisterImage or CopyImage is taken as EC2 catching up and polled again,
+    /// for at most the schedule's ``WaitSchedule/notListedGrace``.
     ///
     /// - Returns: the image as last described.
     /// - Throws: ``AMIError/imageFailed(imageID:region:state:reason:)`` on a terminal state,
-    ///   ``AMIError/waitTimedOut(imageID:region:state:limit:)`` when the schedule's limit passes.
+    ///   ``AMIError/imageNotListed(imageID:region:)`` when EC2 still does not know the image after the grace
+    ///   period, ``AMIError/waitTimedOut(imageID:region:state:limit:)`` when the schedule's limit passes.
     public func waitUntilAvailable(imageID: String, schedule: WaitSchedule = WaitSchedule()) async throws -> EC2Image {
         let clock = ContinuousClock()
-        let deadline = clock.now + schedule.timeout
+        let start = clock.now
+        let deadline = start + schedule.timeout
         var lastState = "not listed"
         var polls = 0
         while true {
@@ -184,6 +187,9 @@ public struct AMIClient: Sendable {
                     throw AMIError.imageFailed(imageID: imageID, region: region, state: image.state, reason: image.stateReason)
                 }
             } else {
+                if clock.now - start > schedule.notListedGrace {
+                    throw AMIError.imageNotListed(imageID: imageID, region: region)
+                }
                 log.debug("\(imageID) in \(region) not listed yet (poll \(polls))")
             }
             let delay = schedule.delay(afterPoll: polls)
@@ -235,17 +241,21 @@ public struct WaitSchedule: Sendable, Equatable {
     public var multiplier: Double
     /// The overall limit.
     public var timeout: Duration
+    /// How long an image that EC2 does not list yet is polled for (EC2 is eventually consistent right after
+    /// RegisterImage and CopyImage; an id it never knew should not be waited on for the whole timeout).
+    public var notListedGrace: Duration
 
     /// Creates a schedule; the defaults suit AWS, where registration takes seconds to minutes and a
     /// cross-region copy can take much longer.
     public init(
         initialInterval: Duration = .seconds(2), maxInterval: Duration = .seconds(30), multiplier: Double = 1.5,
-        timeout: Duration = .seconds(3600)
+        timeout: Duration = .seconds(3600), notListedGrace: Duration = .seconds(60)
     ) {
         self.initialInterval = initialInterval
         self.maxInterval = maxInterval
         self.multiplier = max(1, multiplier)
         self.timeout = timeout
+        self.notListedGrace = notListedGrace
     }
 
     /// The delay after poll `n` (1-based).

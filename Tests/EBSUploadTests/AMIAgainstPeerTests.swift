@@ -239,7 +239,7 @@ struct AMIAgainstPeerTests {
         try peer.expectNoRejections()
     }
 
-    @Test("a wait stops at its limit while the image is still pending")
+    @Test("a wait stops at its limit while the image is still pending, and soon for an image EC2 never lists")
     func waitLimit() async throws {
         let peer = try StrictPeer(["--image-delay", "600"])
         defer { peer.stop() }
@@ -252,6 +252,12 @@ struct AMIAgainstPeerTests {
                 Issue.record("no error")
             } catch let AMIError.waitTimedOut(_, _, state, _) {
                 #expect(state == "pending")
+            }
+            // An id EC2 never knew is polled only for the grace period.
+            var schedule = AMIHarness.schedule
+            schedule.notListedGrace = .milliseconds(500)
+            await #expect(throws: AMIError.imageNotListed(imageID: "ami-0123456789abcdef0", region: "us-east-1")) {
+                _ = try await registrar.home.waitUntilAvailable(imageID: "ami-0123456789abcdef0", schedule: schedule)
             }
         }
         #expect(try peer.requests("DescribeImages") >= 3, "the wait polled more than once")
