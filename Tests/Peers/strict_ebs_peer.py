@@ -34,8 +34,9 @@ CopyImage, ModifyImageAttribute and DescribeImageAttribute):
     same architecture and takes no EnaSupport or BootMode; hvm takes no KernelId or RamdiskId;
   * DescribeImages is answered from the peer's store: ImageId, Owner (self, amazon, account), filters name
     (with * and ?), image-type, architecture, state, image-id; pages of --images-page-size with NextToken;
-    an image is pending for --image-delay seconds, then available, or failed when its name contains
-    --image-fail or it is a copy into a region of --copy-fail;
+    an image is pending for --image-delay seconds and for the first --image-pending-polls listings of it
+    (so a test can count on seeing it pending), then available, or failed when its name contains --image-fail
+    or it is a copy into a region of --copy-fail;
   * CopyImage: the source must exist in SourceRegion and be available; ClientToken idempotency (same token,
     same image; other parameters: IdempotentParameterMismatch);
   * ModifyImageAttribute: a known image, 12-digit account ids; CreateTags recorded on known images;
@@ -131,7 +132,7 @@ class State:
     def image_state(self, img):
         if img["deregistered"]:
             return "deregistered"
-        if time.time() < img["ready_at"]:
+        if time.time() < img["ready_at"] or img.get("pending_polls", 0) > 0:
             return "pending"
         return "failed" if img["fail"] else "available"
 
@@ -735,7 +736,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 "owner": ACCOUNT, "type": "machine", "arch": arch, "virt": virt, "kernel": kernel, "root": root,
                 "mappings": mappings, "ena": params.get("EnaSupport") == "true", "boot_mode": params.get("BootMode"),
                 "imds": params.get("ImdsSupport"), "tags": self.tag_spec(params), "created": time.time(),
-                "ready_at": time.time() + st.args.image_delay,
+                "ready_at": time.time() + st.args.image_delay, "pending_polls": st.args.image_pending_polls,
                 "fail": "injected failure" if st.args.image_fail and st.args.image_fail in name else None,
                 "launch_users": [], "source": None, "deregistered": False}
         return self.ec2_xml(200, act, f"<imageId>{iid}</imageId>")
@@ -785,6 +786,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         chunk = out[start:start + page]
         token = f"<nextToken>{start + page}</nextToken>" if start + page < len(out) else ""
         items = "".join(self.image_item(img) for img in chunk)
+        with st.lock:
+            for img in chunk:  # each listing uses up one of the polls an image stays pending for
+                if img.get("pending_polls", 0) > 0:
+                    img["pending_polls"] -= 1
         return self.ec2_xml(200, act, f"<imagesSet>{items}</imagesSet>{token}")
 
     def image_item(self, img):
@@ -863,6 +868,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                   mappings=[dict(mm, snapshot="snap-" + os.urandom(8).hex()) for mm in src["mappings"]],
                                   tags=self.tag_spec(params), created=time.time(),
                                   ready_at=time.time() + st.args.image_delay,
+                                  pending_polls=st.args.image_pending_polls,
                                   fail="injected copy failure" if fail else None, launch_users=[],
                                   source=f"{src_region}/{src_id}", deregistered=False)
             if token:
@@ -982,6 +988,8 @@ def main():
     ap.add_argument("--deny", choices=["put", "start", "complete"])
     ap.add_argument("--secret", default="testing")
     ap.add_argument("--image-delay", type=float, default=1.0, help="seconds an AMI stays pending")
+    ap.add_argument("--image-pending-polls", type=int, default=0,
+                    help="an AMI is also pending for the first N DescribeImages that list it")
     ap.add_argument("--image-fail", default="", help="AMIs whose name contains this end in state failed")
     ap.add_argument("--copy-fail", default="", help="comma-separated regions where copies end in state failed")
     ap.add_argument("--images-page-size", type=int, default=0, help="DescribeImages page size (0: one page)")
