@@ -1,7 +1,12 @@
+import AWSCore
 import Crypto
 import Foundation
 import Testing
 import TestSupport
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// `zlabel ec2 publish` from the command line against moto behind the strict peer: what lands in the snapshot
 /// is the input with the target's labels, as real ZFS and GRUB read it, and the input file never changes.
@@ -119,6 +124,65 @@ struct PublishEndToEndTests {
         #expect(view.diskdevid == Self.devid, "\(view.result)")
 
         // The input was only read.
+        #expect(try Self.sha256(input) == inputHash)
+    }
+
+    @Test("publish killed in the middle of its upload: the rerun finishes the upload and registers once")
+    func killedDuringUpload() async throws {
+        let exe = try ZLabelCLI.executable().path
+        let fixture = "disk-gpt.img"
+        let scratch = try Fixture.scratchCopy(fixture)
+        let input = scratch.url
+        let inputHash = try Self.sha256(input)
+        let peer = try StrictPeer(["--image-delay", "0.5", "--faults", "throttle=0.2", "--seed", "5"])
+        defer { peer.stop() }
+        let args = ["ec2", "publish", input.path, "--name", "omnios killed publish", "--target", "ec2-xen-hvm",
+                    "--endpoint-url", peer.endpoint, "--state-dir", scratch.directory.file("state").path,
+                    "--workers", "1", "--no-progress", "--attempt-timeout", "5", "--wait"]
+        var killed = false
+        try await AsyncHTTPTransport.withTransport { transport in
+            let (p, _, _) = try KillAndResumeTests.launch(exe, args)
+            let clock = ContinuousClock()
+            let deadline = clock.now + .seconds(120)
+            // StartSnapshot and three blocks, then SIGKILL.
+            while p.isRunning, clock.now < deadline {
+                if await KillAndResumeTests.writeRequests(peer, transport: transport) >= 4 { break }
+                try await Task.sleep(for: .milliseconds(5))
+            }
+            killed = p.isRunning
+            if killed { kill(p.processIdentifier, SIGKILL) }
+            p.waitUntilExit()
+        }
+        // It still had the snapshot wait and the registration ahead of it, so it was killed.
+        #expect(killed)
+        #expect(try peer.images().isEmpty, "killed before RegisterImage")
+        let (p2, out2, err2) = try KillAndResumeTests.launch(exe, args)
+        let stdout = String(decoding: out2.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let stderr = String(decoding: err2.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p2.waitUntilExit()
+        #expect(p2.terminationStatus == 0, "\(stderr)")
+        let ids = stdout.split(separator: "\n").map(String.init)
+        try #require(ids.count == 1 && ids[0].hasPrefix("ami-"), "\(stdout)")
+        let snaps = (try peer.stats()["snapshots"] as? [String: Any]) ?? [:]
+        if killed {
+            // The same intermittent known issue as the upload's kill-and-resume test (KillAndResumeTests).
+            withKnownIssue("a killed upload sometimes starts a second snapshot on rerun", isIntermittent: true) {
+                #expect(stderr.contains("resuming the interrupted upload"), "\(stderr)")
+                #expect(snaps.count == 1, "one snapshot, resumed")
+            }
+        }
+        #expect(try peer.requests("RegisterImage") == 1)
+        try peer.expectNoRejections()
+
+        let stored = try #require(try peer.images()[ids[0]])
+        let snapshot = try #require((stored["mappings"] as? [[String: Any]])?.first?["snapshot"] as? String)
+        let expected = scratch.directory.file("expected.img")
+        #expect(TestEnv.run(["/bin/cp", "--sparse=always", input.path, expected.path]).status == 0)
+        let set = try ZLabelCLI.run(["set", expected.path, "--target", "ec2-xen-hvm",
+                                     "--backup", scratch.directory.file("backup").path])
+        #expect(set.status == 0, "\(set)")
+        let rb = try Readback.check(motoURL: peer.motoURL, snapshot: snapshot, expectedImage: expected.path)
+        #expect(rb.identical, "\(rb)")
         #expect(try Self.sha256(input) == inputHash)
     }
 
