@@ -20,8 +20,8 @@ correctly always finishes.
   5xx       500 InternalServerException (JSON) or 503 with an HTML page (as moto/ELB do)
   reset     TCP reset (SO_LINGER 0) before or after the request reached moto
   stall     no answer for --stall-seconds, then the connection is closed
-  notfound  (--notfound-window S) PutSnapshotBlock gets 404 ResourceNotFoundException for S seconds after
-            StartSnapshot, as EBS does right after a snapshot is created
+  notfound  (--notfound-window S) PutSnapshotBlock gets 404 ResourceNotFoundException for S seconds from
+            the snapshot's first block, as EBS does right after a snapshot is created
 --deny put|start|complete answers that call with 403 AccessDeniedException every time.
 
 AMIs (moto stores only Name and Description of RegisterImage, accepts snapshots that do not exist and makes
@@ -458,7 +458,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 st.attempts[(op, index)] = st.attempts.get((op, index), 0) + 1
             return self.aws_error(403, "AccessDeniedException", "User is not authorized to perform "
                                   "ebs:PutSnapshotBlock", "UNAUTHORIZED_ACCOUNT")
-        if time.time() - s["started"] < st.args.notfound_window:
+        # The window opens at the snapshot's first PutSnapshotBlock rather than at StartSnapshot, so that a client
+        # slowed down by a busy machine still meets it (the client's own window runs from StartSnapshot and is
+        # longer).
+        with st.lock:
+            first_put = s.setdefault("first_put", time.time())
+        if time.time() - first_put < st.args.notfound_window:
             with st.lock:
                 st.faults["notfound"] = st.faults.get("notfound", 0) + 1
                 st.attempts[(op, index)] = st.attempts.get((op, index), 0) + 1
