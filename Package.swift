@@ -11,6 +11,8 @@
 //   ZFSImage        the only module that opens files and devices
 //   ZLabel          umbrella: everything above, and nothing that speaks HTTP
 //   AWSCore, EBSUpload  SigV4, AWS configuration, HTTP, EBS direct upload (product ZLabelEC2)
+//   EC2AMI          RegisterImage, DescribeImages, CopyImage, launch permissions; waits (product ZLabelEC2)
+//   EC2Publish      image -> edited labels -> snapshot -> AMI, the one place where both sides meet
 //   zlabel          the command line for labels; holds no logic and links no HTTP
 //   zlabel-ec2      the EC2 commands, run by `zlabel ec2 …`
 import PackageDescription
@@ -27,7 +29,7 @@ let package = Package(
     products: [
         .library(name: "ZLabel", targets: ["ZLabel"]),
         .library(name: "NVList", targets: ["NVList"]),
-        .library(name: "ZLabelEC2", targets: ["AWSCore", "EBSUpload"]),
+        .library(name: "ZLabelEC2", targets: ["AWSCore", "EBSUpload", "EC2AMI", "EC2Publish"]),
         .executable(name: "zlabel", targets: ["zlabel"]),
         .executable(name: "zlabel-ec2", targets: ["zlabel-ec2"]),
     ],
@@ -75,6 +77,16 @@ let package = Package(
         ),
         .systemLibrary(name: "CXXHash", providers: [.apt(["libxxhash-dev"])]),
         .target(name: "EBSUpload", dependencies: ["AWSCore", "CXXHash"], swiftSettings: strict),
+        .target(
+            name: "EC2AMI",
+            dependencies: ["AWSCore", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "EC2Publish",
+            dependencies: ["ZLabel", "EBSUpload", "EC2AMI", "AWSCore", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
 
         // MARK: command line
         .executableTarget(
@@ -85,7 +97,7 @@ let package = Package(
         .executableTarget(
             name: "zlabel-ec2",
             dependencies: [
-                "ZLabel", "AWSCore", "EBSUpload",
+                "ZLabel", "AWSCore", "EBSUpload", "EC2AMI", "EC2Publish",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -102,7 +114,12 @@ let package = Package(
         .testTarget(name: "ZFSMOSTests", dependencies: ["ZFSMOS", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "AWSCoreTests", dependencies: ["AWSCore"], exclude: ["Vectors"], swiftSettings: strict),
         .testTarget(
-            name: "EBSUploadTests", dependencies: ["EBSUpload", "AWSCore", "zlabel", "zlabel-ec2"], swiftSettings: strict),
+            name: "EBSUploadTests",
+            dependencies: [
+                "EBSUpload", "AWSCore", "EC2AMI", "EC2Publish", "ZLabel", "TestSupport", "zlabel", "zlabel-ec2",
+            ],
+            swiftSettings: strict
+        ),
         .testTarget(name: "CLITests", dependencies: ["zlabel", "TestSupport"], swiftSettings: strict),
     ]
 )

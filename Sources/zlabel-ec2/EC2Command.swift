@@ -1,5 +1,15 @@
 import AWSCore
 import ArgumentParser
+import EC2AMI
+import EC2Publish
+import Foundation
+import ZLabel
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// `zlabel-ec2`, run as `zlabel ec2 …`: the EC2 side (upload an image into an EBS snapshot, register an AMI).
 ///
@@ -10,8 +20,51 @@ struct EC2Command: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "zlabel ec2",
         abstract: "Upload an image into an EBS snapshot and register it as an AMI.",
-        subcommands: [EC2Upload.self]
+        subcommands: [EC2Upload.self, EC2Register.self, EC2PublishCommand.self, EC2CleanupScript.self]
     )
+
+    /// Runs the command. Errors with a place in README.md's exit-code table end the process with one line on
+    /// stderr and that status; anything else goes to the argument parser's handling.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            guard let status = exitStatus(for: error) else { exit(withError: error) }
+            printError("zlabel: \(error is LabelEditError ? "refused, nothing written or sent: " : "")\(error)")
+            terminate(status)
+        }
+    }
+}
+
+/// The label side's statuses, and for the EC2 side: a publish refused before uploading is 3 (like a refused
+/// edit), an AMI request EC2 would refuse is 64 (bad usage). Other AWS failures are left to the argument
+/// parser (status 1).
+func exitStatus(for error: any Error) -> Int32? {
+    switch error {
+    case is PublishRefusal: ZLabelExitStatus.refused
+    case let e as AMIError:
+        if case .invalidRequest = e { ZLabelExitStatus.usage } else { nil }
+    default: ZLabelExitStatus.forLabelError(error)
+    }
+}
+
+/// Writes a line to standard error.
+func printError(_ line: String) {
+    FileHandle.standardError.write(Data((line + "\n").utf8))
+}
+
+/// Ends the process with `status` (the C library's exit; `exit` alone names ParsableCommand's method here).
+private func terminate(_ status: Int32) -> Never {
+    #if canImport(Glibc)
+        Glibc.exit(status)
+    #else
+        Darwin.exit(status)
+    #endif
 }
 
 /// Where AWS settings come from; shared by every `zlabel ec2` subcommand.

@@ -46,12 +46,4 @@ struct ZLabelCommand: AsyncParsableCommand {
 
 /// The exit status for a library error (README.md, "Exit codes"), or `nil` for errors the argument parser
 /// reports itself.
-func exitStatus(for error: any Error) -> Int32? {
-    switch error {
-    case is ImageError, is PartitionTableError, is MOSError: 2
-    case is LabelEditError: 3
-    case is LabelWriteError: 4
-    case is BootTargetError: 64
-    default: nil
-    }
-}
+func exitStatus(for error: any Error) -> Int32? { ZLabelExitStatus.forLabelError(error) }

@@ -6,6 +6,9 @@ The snapshot's content is its own written blocks, then (for an incremental uploa
 order, since moto does not make a child inherit its parent's blocks as AWS does. Every written block must
 equal the image's block (zero padded past the end); every block nobody wrote must be all zeros in the image.
 
+With --write-to FILE the snapshot's content is also written to FILE, a sparse file of the image's size, so
+that other tools (zdb, GRUB) can read what the snapshot holds.
+
 Prints JSON: {"blocks_compared", "written", "mismatches": [index...], "nonzero_unwritten": [index...]}.
 """
 import argparse, json, os, sys
@@ -17,6 +20,7 @@ ap.add_argument("--snapshot", required=True)
 ap.add_argument("--parents", default="")
 ap.add_argument("--image", required=True)
 ap.add_argument("--region", default="us-east-1")
+ap.add_argument("--write-to", help="also write the snapshot's content to this file")
 a = ap.parse_args()
 BLOCK = 524288
 ebs = boto3.client("ebs", endpoint_url=a.endpoint, region_name=a.region, aws_access_key_id="testing",
@@ -45,6 +49,10 @@ for snap in [a.snapshot] + [p for p in a.parents.split(",") if p]:
 size = os.path.getsize(a.image)
 nblocks = (size + BLOCK - 1) // BLOCK
 mismatches, nonzero_unwritten, compared = [], [], 0
+out = None
+if a.write_to:
+    out = open(a.write_to, "wb")
+    out.truncate(size)
 with open(a.image, "rb") as f:
     for i in sorted(effective):
         f.seek(i * BLOCK)
@@ -52,6 +60,9 @@ with open(a.image, "rb") as f:
         snap, token = effective[i]
         got = ebs.get_snapshot_block(SnapshotId=snap, BlockIndex=i, BlockToken=token)["BlockData"].read()
         compared += 1
+        if out and i * BLOCK < size:
+            out.seek(i * BLOCK)
+            out.write(got[:size - i * BLOCK])
         if got != want:
             mismatches.append(i)
     # Blocks nobody wrote must be zero in the image; look only at its data extents.
@@ -69,5 +80,7 @@ with open(a.image, "rb") as f:
             if f.read(BLOCK).strip(b"\0"):
                 nonzero_unwritten.append(i)
         pos = h
+if out:
+    out.close()
 print(json.dumps({"blocks_compared": compared, "written": len(effective), "mismatches": mismatches,
                   "nonzero_unwritten": sorted(set(nonzero_unwritten))}))

@@ -20,19 +20,49 @@ correctly always finishes.
   5xx       500 InternalServerException (JSON) or 503 with an HTML page (as moto/ELB do)
   reset     TCP reset (SO_LINGER 0) before or after the request reached moto
   stall     no answer for --stall-seconds, then the connection is closed
-  notfound  (--notfound-window S) PutSnapshotBlock gets 404 ResourceNotFoundException for S seconds after
-            StartSnapshot, as EBS does right after a snapshot is created
+  notfound  (--notfound-window S) PutSnapshotBlock gets 404 ResourceNotFoundException for S seconds from
+            the snapshot's first block, as EBS does right after a snapshot is created
 --deny put|start|complete answers that call with 403 AccessDeniedException every time.
 
-Control: GET /_peer/stats (JSON counters), POST /_peer/delete?snapshot=ID (the snapshot disappears).
+AMIs (moto stores only Name and Description of RegisterImage, accepts snapshots that do not exist and makes
+every image available at once, so the peer keeps the AMIs itself and forwards only to keep moto's copy for
+CopyImage, ModifyImageAttribute and DescribeImageAttribute):
+  * RegisterImage: Name 3..128 characters of letters, digits and ()[] ./-'@_, unique per region
+    (InvalidAMIName.Duplicate); VirtualizationType and Architecture present and valid; RootDeviceName among the
+    mappings; every Ebs.SnapshotId a snapshot started through this peer, in this region, completed; VolumeSize
+    at least the snapshot's and within the type's limits; paravirtual needs an existing aki- KernelId of the
+    same architecture and takes no EnaSupport or BootMode; hvm takes no KernelId or RamdiskId;
+  * DescribeImages is answered from the peer's store: ImageId, Owner (self, amazon, account), filters name
+    (with * and ?), image-type, architecture, state, image-id; pages of --images-page-size with NextToken;
+    an image is pending for --image-delay seconds and for the first --image-pending-polls listings of it
+    (so a test can count on seeing it pending), then available, or failed when its name contains --image-fail
+    or it is a copy into a region of --copy-fail;
+  * CopyImage: the source must exist in SourceRegion and be available; ClientToken idempotency (same token,
+    same image; other parameters: IdempotentParameterMismatch);
+  * ModifyImageAttribute: a known image, 12-digit account ids; CreateTags recorded on known images;
+  * --deny-register-times N: the first N RegisterImage requests get 403 UnauthorizedOperation (an interrupted
+    publish, for resume tests).
+--kernels seeds fake Amazon PV-GRUB kernel images (hd0/hd00, versions 1.04 and 1.05, x86_64 and i386, plus a
+look-alike from another owner) in every region of --kernel-regions.
+--ec2-faults throttle=P,5xx=P,lost=P injects faults into those EC2 actions: 503 RequestLimitExceeded, a 500
+InternalError or a 503 HTML page, or `lost`: the action is carried out and then the connection is reset, so
+the client's retry must be idempotent.
+
+Control: GET /_peer/stats (JSON counters, snapshots, images, kernels), POST /_peer/delete?snapshot=ID (the
+snapshot disappears).
 Start: prints one JSON line {"port": P, "upstream": URL} on stdout when ready; exits when stdin closes (so it
 never outlives the test that started it). With --spawn-moto it starts moto_server itself on a free loopback
 port and stops it on exit; exit code 77 when moto is not installed.
 """
 import argparse, base64, hashlib, hmac, http.client, http.server, json, os, random, re, shutil, signal
 import socket, socketserver, struct, subprocess, sys, threading, time, urllib.parse, urllib.request
+import fnmatch
+from xml.sax.saxutils import escape as xml_escape
 
 BLOCK = 524288
+ACCOUNT = "123456789012"   # moto's default account
+AMI_NAME_RE = re.compile(r"^[A-Za-z0-9()\[\] ./\-'@_]{3,128}$")
+EC2_NS = "http://ec2.amazonaws.com/doc/2016-11-15/"
 EMPTY_SHA = hashlib.sha256(b"").hexdigest()
 REQUIRED_SIGNED = {
     "PutSnapshotBlock": {"host", "x-amz-date", "x-amz-checksum", "x-amz-checksum-algorithm", "x-amz-data-length",
@@ -65,18 +95,55 @@ class State:
         self.deleted = set()
         self.faulted_keys = {}  # (op,key) -> faults injected
         self.denied = 0
-        self.faults_spec = {}
-        for part in filter(None, (args.faults or "").split(",")):
+        self.faults_spec = self.parse_spec(args.faults)
+        self.ec2_faults_spec = self.parse_spec(args.ec2_faults)
+        self.images = {}       # image id -> dict (see register_image)
+        self.copy_tokens = {}  # (region, client token) -> (params, image id)
+        self.kernels = {}      # region -> [image ids]
+        if args.kernels:
+            for region in args.kernel_regions.split(","):
+                self.seed_kernels(region)
+
+    @staticmethod
+    def parse_spec(text):
+        spec = {}
+        for part in filter(None, (text or "").split(",")):
             k, _, v = part.partition("=")
-            self.faults_spec[k.strip()] = float(v)
+            spec[k.strip()] = float(v)
+        return spec
+
+    def seed_kernels(self, region):
+        ids = []
+        specs = [(f"pv-grub-{v}_{ver}-{arch}.gz", arch, "amazon")
+                 for v in ("hd0", "hd00") for ver in ("1.04", "1.05") for arch in ("x86_64", "i386")]
+        specs.append(("pv-grub-hd0_9.99-x86_64.gz", "x86_64", "210987654321"))  # a look-alike, not Amazon's
+        specs.append(("pv-grub-hd00_9.99-x86_64.gz", "x86_64", "210987654321"))
+        for name, arch, owner in specs:
+            kid = "aki-" + os.urandom(4).hex()
+            self.images[kid] = {
+                "id": kid, "region": region, "name": name, "description": "PV-GRUB " + name, "owner": owner,
+                "type": "kernel", "arch": arch, "virt": "paravirtual", "kernel": None, "root": None,
+                "mappings": [], "ena": False, "boot_mode": None, "imds": None, "tags": {}, "created": time.time(),
+                "ready_at": 0, "fail": None, "launch_users": [], "source": None, "deregistered": False}
+            if owner == "amazon":
+                ids.append(kid)
+        self.kernels[region] = ids
+
+    def image_state(self, img):
+        if img["deregistered"]:
+            return "deregistered"
+        if time.time() < img["ready_at"] or img.get("pending_polls", 0) > 0:
+            return "pending"
+        return "failed" if img["fail"] else "available"
 
     def snapshot_state(self, s):
         if s["state"] == "completing" and time.time() - s["completing_at"] >= self.args.complete_delay:
             s["state"] = "completed"
         return s["state"]
 
-    def fault_for(self, op, key):
+    def fault_for(self, op, key, spec=None, kinds=("throttle", "5xx", "reset", "stall")):
         """The fault (or None) for the next attempt of op on key."""
+        spec = self.faults_spec if spec is None else spec
         with self.lock:
             n = self.attempts.get((op, key), 0) + 1
             self.attempts[(op, key)] = n
@@ -85,8 +152,8 @@ class State:
             h = hashlib.sha256(f"{self.args.seed}:{op}:{key}:{n}".encode()).digest()
             u = int.from_bytes(h[:8], "big") / 2**64
             acc = 0.0
-            for kind in ("throttle", "5xx", "reset", "stall"):
-                p = self.faults_spec.get(kind, 0.0)
+            for kind in kinds:
+                p = spec.get(kind, 0.0)
                 if u < acc + p:
                     self.faulted_keys[(op, key)] = self.faulted_keys.get((op, key), 0) + 1
                     self.faults[kind] = self.faults.get(kind, 0) + 1
@@ -248,7 +315,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                        "denied": st.denied,
                        "max_put_attempts_per_block": max(per_block) if per_block else 0,
                        "snapshots": {k: {"state": st.snapshot_state(v), "written": len(v["written"]),
-                                         "volume": v["volume"]} for k, v in st.snaps.items()}}
+                                         "volume": v["volume"]} for k, v in st.snaps.items()},
+                       "images": {k: self.image_json(v) for k, v in st.images.items() if v["type"] == "machine"},
+                       "kernels": {r: [self.image_json(st.images[i]) for i in ids] for r, ids in st.kernels.items()}}
             return self.send(200, json.dumps(doc).encode(), [("Content-Type", "application/json")])
         self.count("GET")
         self.relay(self.forward(b""))
@@ -280,6 +349,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.complete_snapshot(m.group(1), body)
         if self.path == "/" and b"Action=DescribeSnapshots" in body:
             return self.describe_snapshots(body)
+        if self.path == "/":
+            params = {k: v[0] for k, v in urllib.parse.parse_qs(body.decode(errors="replace"),
+                                                                 keep_blank_values=True).items()}
+            if params.get("Action") in self.EC2_ACTIONS:
+                return self.ec2_action(params, body)
         self.count("POST other")
         self.relay(self.forward(body))
 
@@ -339,6 +413,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         sid = out["SnapshotId"]
         with st.lock:
             st.snaps[sid] = {"volume": vol, "state": "pending", "written": {}, "started": time.time(),
+                             "region": self.scope_region(),
                              "completing_at": None, "encrypted": bool(req.get("Encrypted"))}
             st.tokens[token] = (params, out)
         if fault:  # the answer is lost; the retry with the same token must get the same snapshot
@@ -383,7 +458,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 st.attempts[(op, index)] = st.attempts.get((op, index), 0) + 1
             return self.aws_error(403, "AccessDeniedException", "User is not authorized to perform "
                                   "ebs:PutSnapshotBlock", "UNAUTHORIZED_ACCOUNT")
-        if time.time() - s["started"] < st.args.notfound_window:
+        # The window opens at the snapshot's first PutSnapshotBlock rather than at StartSnapshot, so that a client
+        # slowed down by a busy machine still meets it (the client's own window runs from StartSnapshot and is
+        # longer).
+        with st.lock:
+            first_put = s.setdefault("first_put", time.time())
+        if time.time() - first_put < st.args.notfound_window:
             with st.lock:
                 st.faults["notfound"] = st.faults.get("notfound", 0) + 1
                 st.attempts[(op, index)] = st.attempts.get((op, index), 0) + 1
@@ -473,10 +553,378 @@ class Handler(http.server.BaseHTTPRequestHandler):
         with st.lock:
             for sid, s in st.snaps.items():
                 state = st.snapshot_state(s)
+                if state == "completing":  # the peer's own name; EC2 says pending until the snapshot is done
+                    state = "pending"
                 prog = "100%" if state == "completed" else "42%"
                 text = re.sub(r"(<snapshotId>%s</snapshotId>.*?<status>)\w+(</status>.*?<progress>)[^<]*(</progress>)"
                               % re.escape(sid), r"\g<1>%s\g<2>%s\g<3>" % (state, prog), text, flags=re.S)
         self.send(status, text.encode(), headers)
+
+    # ---- EC2 images -----------------------------------------------------------------------------------
+    EC2_ACTIONS = ("RegisterImage", "DescribeImages", "CopyImage", "ModifyImageAttribute", "CreateTags",
+                   "DeregisterImage")
+
+    def scope_region(self):
+        m = re.search(r"Credential=[^/]+/\d{8}/([^/]+)/", self.headers.get("Authorization") or "")
+        return m.group(1) if m else "us-east-1"
+
+    def ec2_xml(self, status, action, inner):
+        doc = (f'<?xml version="1.0" encoding="UTF-8"?>\n<{action}Response xmlns="{EC2_NS}">'
+               f'<requestId>peer-{os.urandom(6).hex()}</requestId>{inner}</{action}Response>')
+        return status, doc.encode()
+
+    @staticmethod
+    def ec2_error_body(code, message):
+        return ('<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>%s</Code><Message>%s'
+                '</Message></Error></Errors><RequestID>peer-%s</RequestID></Response>'
+                % (xml_escape(code), xml_escape(message), os.urandom(6).hex())).encode()
+
+    def ec2_reject(self, action, code, message, status=400, record=True):
+        """An EC2 error; recorded as a rejection (something AWS refuses that zlabel should never send)."""
+        if record:
+            st = self.server.state
+            with st.lock:
+                st.rejections.append(f"{action}: {code} {message}")
+        return status, self.ec2_error_body(code, message)
+
+    def ec2_action(self, params, body):
+        st = self.server.state
+        action = params["Action"]
+        self.count(action)
+        err = self.check_signature(action, "ec2", body)
+        if err:
+            with st.lock:
+                st.rejections.append(f"{action}: AuthFailure {err}")
+            return self.send(401, self.ec2_error_body("AuthFailure", err), [("Content-Type", "text/xml")])
+        key = {"RegisterImage": params.get("Name"), "CopyImage": params.get("ClientToken"),
+               "ModifyImageAttribute": params.get("ImageId"), "CreateTags": params.get("ResourceId.1"),
+               }.get(action) or "&".join(f"{k}={v}" for k, v in sorted(params.items()))
+        fault, _ = st.fault_for(action, key, st.ec2_faults_spec, kinds=("throttle", "5xx", "lost"))
+        if fault and fault[0] == "throttle":
+            return self.send(503, self.ec2_error_body("RequestLimitExceeded", "Request limit exceeded."),
+                             [("Content-Type", "text/xml")])
+        if fault and fault[0] == "5xx":
+            if fault[1] & 2:
+                return self.send(500, self.ec2_error_body("InternalError", "An internal error has occurred"),
+                                 [("Content-Type", "text/xml")])
+            return self.send(503, b"<html><body><h1>503 Service Unavailable</h1></body></html>",
+                             [("Content-Type", "text/html")])
+        region = self.scope_region()
+        handler = getattr(self, "ec2_" + re.sub(r"(?<!^)([A-Z])", r"_\1", action).lower())
+        status, payload = handler(params, region, body)
+        if fault and fault[0] == "lost" and status == 200:
+            return self.reset()   # done, but the answer never arrives
+        self.send(status, payload, [("Content-Type", "text/xml;charset=UTF-8")])
+
+    def forward_ec2(self, body):
+        status, _, data = self.forward(body)
+        return status, data
+
+    @staticmethod
+    def indexed(params, prefix):
+        """Values of prefix.1, prefix.2, … in order."""
+        out, i = [], 1
+        while f"{prefix}.{i}" in params:
+            out.append(params[f"{prefix}.{i}"])
+            i += 1
+        return out
+
+    def tag_spec(self, params):
+        tags = {}
+        i = 1
+        while f"TagSpecification.{i}.ResourceType" in params:
+            j = 1
+            while f"TagSpecification.{i}.Tag.{j}.Key" in params:
+                tags[params[f"TagSpecification.{i}.Tag.{j}.Key"]] = params.get(f"TagSpecification.{i}.Tag.{j}.Value", "")
+                j += 1
+            i += 1
+        return tags
+
+    def image_json(self, img):
+        return {"id": img["id"], "region": img["region"], "name": img["name"], "state": self.server.state.image_state(img),
+                "type": img["type"], "architecture": img["arch"], "virtualization": img["virt"],
+                "kernel": img["kernel"], "root": img["root"], "mappings": img["mappings"], "ena": img["ena"],
+                "boot_mode": img["boot_mode"], "imds": img["imds"], "tags": img["tags"], "owner": img["owner"],
+                "launch_users": img["launch_users"], "source": img["source"], "description": img["description"]}
+
+    def ec2_register_image(self, params, region, body):
+        act = "RegisterImage"
+        st = self.server.state
+        with st.lock:
+            deny = st.args.deny_register_times > 0
+            if deny:
+                st.args.deny_register_times -= 1
+                st.denied += 1
+        if deny:
+            return 403, self.ec2_error_body("UnauthorizedOperation", "You are not authorized to perform this "
+                                            "operation (peer: --deny-register-times)")
+        name = params.get("Name", "")
+        if not AMI_NAME_RE.match(name):
+            return self.ec2_reject(act, "InvalidAMIName.Malformed", f"AMI name {name!r} is not valid")
+        if len(params.get("Description", "")) > 255:
+            return self.ec2_reject(act, "InvalidParameterValue", "Description is longer than 255 characters")
+        virt = params.get("VirtualizationType")
+        if virt not in ("hvm", "paravirtual"):
+            return self.ec2_reject(act, "InvalidParameterValue",
+                                   f"VirtualizationType {virt!r} (zlabel always sends hvm or paravirtual)")
+        arch = params.get("Architecture")
+        if arch not in ("i386", "x86_64", "arm64", "x86_64_mac", "arm64_mac"):
+            return self.ec2_reject(act, "InvalidParameterValue", f"Architecture {arch!r} (zlabel always sends it)")
+        mappings, i = [], 1
+        while f"BlockDeviceMapping.{i}.DeviceName" in params:
+            pre = f"BlockDeviceMapping.{i}."
+            mappings.append({"device": params[pre + "DeviceName"], "snapshot": params.get(pre + "Ebs.SnapshotId"),
+                             "size": params.get(pre + "Ebs.VolumeSize"),
+                             "type": params.get(pre + "Ebs.VolumeType", "standard"),
+                             "delete_on_termination": params.get(pre + "Ebs.DeleteOnTermination")})
+            i += 1
+        root = params.get("RootDeviceName")
+        if not root or root not in [m["device"] for m in mappings]:
+            return self.ec2_reject(act, "InvalidBlockDeviceMapping",
+                                   f"the root device {root!r} is not among the block device mappings")
+        if len({m["device"] for m in mappings}) != len(mappings):
+            return self.ec2_reject(act, "InvalidBlockDeviceMapping", "a device name is mapped twice")
+        for m in mappings:
+            sid = m["snapshot"]
+            if not sid:
+                return self.ec2_reject(act, "InvalidBlockDeviceMapping", f"{m['device']} has no snapshot")
+            with st.lock:
+                snap = st.snaps.get(sid)
+                gone = sid in st.deleted
+            if snap is None or gone or snap.get("region") != region:
+                return self.ec2_reject(act, "InvalidSnapshot.NotFound", f"The snapshot '{sid}' does not exist.")
+            if st.snapshot_state(snap) != "completed":
+                return self.ec2_reject(act, "IncorrectState", f"Snapshot '{sid}' is not completed")
+            if m["type"] not in ("standard", "gp2", "gp3", "io1", "io2"):
+                return self.ec2_reject(act, "InvalidParameterValue",
+                                       f"volume type {m['type']!r} cannot be a boot volume")
+            if m["size"] is not None:
+                limit = 1024 if m["type"] == "standard" else 16384
+                if not re.fullmatch(r"\d+", m["size"]) or not snap["volume"] <= int(m["size"]) <= limit:
+                    return self.ec2_reject(act, "InvalidBlockDeviceMapping",
+                                           f"volume size {m['size']} must be {snap['volume']}..{limit} GiB")
+                m["size"] = int(m["size"])
+            else:
+                m["size"] = snap["volume"]
+        kernel = params.get("KernelId")
+        if virt == "paravirtual":
+            if not kernel:
+                return self.ec2_reject(act, "InvalidParameterCombination", "a paravirtual image needs a KernelId")
+            k = st.images.get(kernel)
+            if not kernel.startswith("aki-") or not k or k["type"] != "kernel" or k["region"] != region:
+                return self.ec2_reject(act, "InvalidAKIID.NotFound", f"The kernel '{kernel}' does not exist")
+            if k["arch"] != arch:
+                return self.ec2_reject(act, "InvalidParameterCombination",
+                                       f"kernel {kernel} is {k['arch']}, the image is {arch}")
+            if params.get("EnaSupport") == "true" or params.get("BootMode"):
+                return self.ec2_reject(act, "InvalidParameterCombination",
+                                       "EnaSupport and BootMode are for hvm images")
+        else:
+            if kernel or params.get("RamdiskId"):
+                return self.ec2_reject(act, "InvalidParameterCombination", "an hvm image takes no KernelId/RamdiskId")
+        with st.lock:
+            dup = [i for i in st.images.values() if i["name"] == name and i["region"] == region
+                   and i["owner"] == ACCOUNT and not i["deregistered"]]
+        if dup:   # expected after a lost answer; not counted as a rejection
+            return self.ec2_reject(act, "InvalidAMIName.Duplicate",
+                                   f"AMI name {name} is already in use by AMI {dup[0]['id']}", record=False)
+        status, data = self.forward_ec2(body)
+        if status != 200:
+            return status, data
+        m = re.search(rb"<imageId>(ami-[0-9a-f]+)</imageId>", data)
+        if not m:
+            return 500, self.ec2_error_body("InternalError", "moto returned no imageId")
+        iid = m.group(1).decode()
+        with st.lock:
+            st.images[iid] = {
+                "id": iid, "region": region, "name": name, "description": params.get("Description"),
+                "owner": ACCOUNT, "type": "machine", "arch": arch, "virt": virt, "kernel": kernel, "root": root,
+                "mappings": mappings, "ena": params.get("EnaSupport") == "true", "boot_mode": params.get("BootMode"),
+                "imds": params.get("ImdsSupport"), "tags": self.tag_spec(params), "created": time.time(),
+                "ready_at": time.time() + st.args.image_delay, "pending_polls": st.args.image_pending_polls,
+                "fail": "injected failure" if st.args.image_fail and st.args.image_fail in name else None,
+                "launch_users": [], "source": None, "deregistered": False}
+        return self.ec2_xml(200, act, f"<imageId>{iid}</imageId>")
+
+    def ec2_describe_images(self, params, region, body):
+        act = "DescribeImages"
+        st = self.server.state
+        ids = self.indexed(params, "ImageId")
+        owners = self.indexed(params, "Owner")
+        filters, i = [], 1
+        while f"Filter.{i}.Name" in params:
+            filters.append((params[f"Filter.{i}.Name"], self.indexed(params, f"Filter.{i}.Value")))
+            i += 1
+        for iid in ids:
+            if not re.fullmatch(r"a[mk]i-[0-9a-f]{8,17}", iid):
+                return self.ec2_reject(act, "InvalidAMIID.Malformed", f'Invalid id: "{iid}"')
+        with st.lock:
+            known = {k: v for k, v in st.images.items() if v["region"] == region}
+        missing = [iid for iid in ids if iid not in known]
+        if missing:
+            return self.ec2_reject(act, "InvalidAMIID.NotFound", f"The image id '[{missing[0]}]' does not exist",
+                                   record=False)
+        out = []
+        for img in sorted(known.values(), key=lambda x: x["created"]):
+            state = st.image_state(img)
+            if ids and img["id"] not in ids:
+                continue
+            if not ids and state == "deregistered":
+                continue
+            if owners and not any(o == img["owner"] or (o == "self" and img["owner"] == ACCOUNT) for o in owners):
+                continue
+            ok = True
+            for fname, values in filters:
+                have = {"name": img["name"], "image-type": img["type"], "architecture": img["arch"],
+                        "state": state, "image-id": img["id"], "virtualization-type": img["virt"]}.get(fname)
+                if fname.startswith("tag:"):
+                    have = img["tags"].get(fname[4:])
+                elif fname not in ("name", "image-type", "architecture", "state", "image-id",
+                                   "virtualization-type"):
+                    return self.ec2_reject(act, "InvalidParameterValue", f"filter {fname} is not supported by the peer")
+                if have is None or not any(fnmatch.fnmatchcase(have, v) for v in values):
+                    ok = False
+            if ok:
+                out.append(img)
+        start = int(params.get("NextToken") or 0)
+        page = st.args.images_page_size or len(out) or 1
+        chunk = out[start:start + page]
+        token = f"<nextToken>{start + page}</nextToken>" if start + page < len(out) else ""
+        items = "".join(self.image_item(img) for img in chunk)
+        with st.lock:
+            for img in chunk:  # each listing uses up one of the polls an image stays pending for
+                if img.get("pending_polls", 0) > 0:
+                    img["pending_polls"] -= 1
+        return self.ec2_xml(200, act, f"<imagesSet>{items}</imagesSet>{token}")
+
+    def image_item(self, img):
+        st = self.server.state
+        state = st.image_state(img)
+        e = lambda v: xml_escape(str(v))  # noqa: E731
+        x = [f"<item><imageId>{img['id']}</imageId><imageLocation>{e(img['owner'])}/{e(img['name'])}</imageLocation>",
+             f"<imageState>{state}</imageState><imageOwnerId>{img['owner']}</imageOwnerId>",
+             "<creationDate>%s</creationDate>" % time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(img["created"])),
+             f"<isPublic>false</isPublic><architecture>{img['arch']}</architecture><imageType>{img['type']}</imageType>"]
+        if img["kernel"]:
+            x.append(f"<kernelId>{img['kernel']}</kernelId>")
+        x.append(f"<name>{e(img['name'])}</name>")
+        if img["description"] is not None:
+            x.append(f"<description>{e(img['description'])}</description>")
+        if img["type"] == "machine":
+            x.append(f"<rootDeviceType>ebs</rootDeviceType><rootDeviceName>{e(img['root'])}</rootDeviceName>")
+            x.append("<blockDeviceMapping>")
+            for m in img["mappings"]:
+                x.append(f"<item><deviceName>{e(m['device'])}</deviceName><ebs><snapshotId>{m['snapshot']}</snapshotId>"
+                         f"<volumeSize>{m['size']}</volumeSize><deleteOnTermination>"
+                         f"{m['delete_on_termination'] or 'false'}</deleteOnTermination><volumeType>{m['type']}"
+                         "</volumeType><encrypted>false</encrypted></ebs></item>")
+            x.append("</blockDeviceMapping>")
+        x.append(f"<virtualizationType>{img['virt']}</virtualizationType><hypervisor>xen</hypervisor>")
+        if img["ena"]:
+            x.append("<enaSupport>true</enaSupport>")
+        if img["boot_mode"]:
+            x.append(f"<bootMode>{img['boot_mode']}</bootMode>")
+        if img["imds"]:
+            x.append(f"<imdsSupport>{img['imds']}</imdsSupport>")
+        if img["tags"]:
+            x.append("<tagSet>" + "".join(f"<item><key>{e(k)}</key><value>{e(v)}</value></item>"
+                                          for k, v in img["tags"].items()) + "</tagSet>")
+        if state == "failed":
+            x.append(f"<stateReason><code>Client.PeerInjected</code><message>{e(img['fail'])}</message></stateReason>")
+        x.append("</item>")
+        return "".join(x)
+
+    def ec2_copy_image(self, params, region, body):
+        act = "CopyImage"
+        st = self.server.state
+        src_id, src_region = params.get("SourceImageId"), params.get("SourceRegion")
+        name, token = params.get("Name", ""), params.get("ClientToken")
+        if not AMI_NAME_RE.match(name):
+            return self.ec2_reject(act, "InvalidAMIName.Malformed", f"AMI name {name!r} is not valid")
+        if token is not None and not 1 <= len(token) <= 64:
+            return self.ec2_reject(act, "InvalidParameterValue", "ClientToken must be 1..64 characters")
+        with st.lock:
+            src = st.images.get(src_id)
+            seen = st.copy_tokens.get((region, token)) if token else None
+        fields = {k: v for k, v in params.items() if k not in ("Action", "Version")}
+        if seen:
+            if seen[0] != fields:
+                return self.ec2_reject(act, "IdempotentParameterMismatch", "ClientToken reused with other parameters")
+            return self.ec2_xml(200, act, f"<imageId>{seen[1]}</imageId>")
+        if not src or src["region"] != src_region or src["type"] != "machine":
+            return self.ec2_reject(act, "InvalidAMIID.NotFound", f"The image id '[{src_id}]' does not exist")
+        if st.image_state(src) != "available":
+            return self.ec2_reject(act, "IncorrectState", f"Image {src_id} is {st.image_state(src)}, not available")
+        with st.lock:
+            dup = [i for i in st.images.values() if i["name"] == name and i["region"] == region
+                   and i["owner"] == ACCOUNT and not i["deregistered"]]
+        if dup:
+            return self.ec2_reject(act, "InvalidAMIName.Duplicate", f"AMI name {name} is already in use", record=False)
+        status, data = self.forward_ec2(body)
+        if status != 200:
+            return status, data
+        m = re.search(rb"<imageId>(ami-[0-9a-f]+)</imageId>", data)
+        if not m:
+            return 500, self.ec2_error_body("InternalError", "moto returned no imageId")
+        iid = m.group(1).decode()
+        fail = st.args.copy_fail and region in st.args.copy_fail.split(",")
+        with st.lock:
+            st.images[iid] = dict(src, id=iid, region=region, name=name, description=params.get("Description"),
+                                  mappings=[dict(mm, snapshot="snap-" + os.urandom(8).hex()) for mm in src["mappings"]],
+                                  tags=self.tag_spec(params), created=time.time(),
+                                  ready_at=time.time() + st.args.image_delay,
+                                  pending_polls=st.args.image_pending_polls,
+                                  fail="injected copy failure" if fail else None, launch_users=[],
+                                  source=f"{src_region}/{src_id}", deregistered=False)
+            if token:
+                st.copy_tokens[(region, token)] = (fields, iid)
+        return self.ec2_xml(200, act, f"<imageId>{iid}</imageId>")
+
+    def ec2_modify_image_attribute(self, params, region, body):
+        act = "ModifyImageAttribute"
+        st = self.server.state
+        iid = params.get("ImageId")
+        with st.lock:
+            img = st.images.get(iid)
+        if not img or img["region"] != region or img["type"] != "machine":
+            return self.ec2_reject(act, "InvalidAMIID.NotFound", f"The image id '[{iid}]' does not exist")
+        if st.image_state(img) in ("failed", "deregistered"):
+            return self.ec2_reject(act, "IncorrectState", f"Image {iid} is {st.image_state(img)}")
+        users = [params[k] for k in sorted(params) if re.fullmatch(r"LaunchPermission\.Add\.\d+\.UserId", k)]
+        for u in users:
+            if not re.fullmatch(r"\d{12}", u):
+                return self.ec2_reject(act, "InvalidUserID.Malformed", f"User ID '{u}' is invalid")
+        status, data = self.forward_ec2(body)
+        if status != 200:
+            return status, data
+        with st.lock:
+            img["launch_users"] = sorted(set(img["launch_users"]) | set(users))
+        return self.ec2_xml(200, act, "<return>true</return>")  # moto leaves <return> out; AWS sends it
+
+    def ec2_create_tags(self, params, region, body):
+        st = self.server.state
+        status, data = self.forward_ec2(body)
+        if status == 200:
+            data = self.ec2_xml(200, "CreateTags", "<return>true</return>")[1]
+            tags, j = {}, 1
+            while f"Tag.{j}.Key" in params:
+                tags[params[f"Tag.{j}.Key"]] = params.get(f"Tag.{j}.Value", "")
+                j += 1
+            with st.lock:
+                for rid in self.indexed(params, "ResourceId"):
+                    if rid in st.images:
+                        st.images[rid]["tags"].update(tags)
+        return status, data
+
+    def ec2_deregister_image(self, params, region, body):
+        st = self.server.state
+        status, data = self.forward_ec2(body)
+        with st.lock:
+            img = st.images.get(params.get("ImageId"))
+            if img and img["region"] == region:
+                img["deregistered"] = True
+                status, data = self.ec2_xml(200, "DeregisterImage", "<return>true</return>")
+        return status, data
 
 
 class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
@@ -544,6 +992,17 @@ def main():
     ap.add_argument("--complete-delay", type=float, default=1.0)
     ap.add_argument("--deny", choices=["put", "start", "complete"])
     ap.add_argument("--secret", default="testing")
+    ap.add_argument("--image-delay", type=float, default=1.0, help="seconds an AMI stays pending")
+    ap.add_argument("--image-pending-polls", type=int, default=0,
+                    help="an AMI is also pending for the first N DescribeImages that list it")
+    ap.add_argument("--image-fail", default="", help="AMIs whose name contains this end in state failed")
+    ap.add_argument("--copy-fail", default="", help="comma-separated regions where copies end in state failed")
+    ap.add_argument("--images-page-size", type=int, default=0, help="DescribeImages page size (0: one page)")
+    ap.add_argument("--deny-register-times", type=int, default=0,
+                    help="answer the first N RegisterImage requests with 403 UnauthorizedOperation")
+    ap.add_argument("--kernels", action="store_true", help="seed fake Amazon PV-GRUB kernel images")
+    ap.add_argument("--kernel-regions", default="us-east-1,us-west-2,eu-west-1")
+    ap.add_argument("--ec2-faults", default="", help="e.g. throttle=0.2,5xx=0.2,lost=0.2 on the AMI actions")
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args()
     moto = None

@@ -180,10 +180,13 @@ struct Readback {
     var written = 0
     var nonzeroUnwritten: [Int] = []
 
-    static func check(motoURL: String, snapshot: String, parents: [String] = [], expectedImage: String) throws -> Readback {
+    /// - Parameter writeTo: also write the snapshot's content to this file (sparse, the image's size).
+    static func check(motoURL: String, snapshot: String, parents: [String] = [], expectedImage: String,
+                      writeTo: String? = nil) throws -> Readback {
         var argv = ["/usr/bin/env", "python3", TestEnv.readbackScript, "--endpoint", motoURL, "--snapshot", snapshot,
                     "--image", expectedImage]
         if !parents.isEmpty { argv += ["--parents", parents.joined(separator: ",")] }
+        if let writeTo { argv += ["--write-to", writeTo] }
         let r = TestEnv.run(argv)
         guard r.status == 0 else { throw PeerError(message: "readback failed: \(r.err)") }
         let o = try #require(try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any])

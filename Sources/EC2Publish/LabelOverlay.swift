@@ -1,0 +1,90 @@
+// The label side of `publish`: verify the image's labels, plan the boot target's edit, and turn the planned
+// config areas into overlay patches. Nothing here writes to the image; it is opened read-only.
+
+public import EBSUpload
+public import EC2AMI
+public import ZLabel
+
+/// A target's label edit of one image, as bytes to overlay during the upload.
+public struct PlannedLabelEdit: Sendable {
+    /// The path of the image.
+    public var imagePath: String
+    /// Where the vdev sits in the image.
+    public var region: VdevRegion
+    /// The edit plan (old and new values per label).
+    public var plan: LabelEditPlan
+    /// The target's computation (device, vbd, notes).
+    public var targetPlan: BootTargetPlan
+    /// The new config areas at their byte offsets in the image.
+    public var overlay: ByteRangeOverlay
+    /// Remarks for the user (the target's notes, and the slice assumption for a bare vdev).
+    public var notes: [String]
+
+    /// The PV-GRUB kernel variant that reads this image: `hd0` for a bare file system, `hd00` for partition 1.
+    public var pvGrubVariant: PVGrubVariant { region.partition == nil ? .hd0 : .hd00 }
+}
+
+/// Why `publish` refused an image before uploading anything.
+public struct PublishRefusal: Error, Sendable, CustomStringConvertible {
+    /// What is wrong, one line each.
+    public var problems: [String]
+    /// Creates a refusal.
+    public init(_ problems: [String]) { self.problems = problems }
+    public var description: String { "refused, nothing uploaded: " + problems.joined(separator: "; ") }
+}
+
+extension PlannedLabelEdit {
+    /// Verifies the labels of the one vdev in the image and plans the target's edit.
+    ///
+    /// - Parameters:
+    ///   - imagePath: the image (opened read-only).
+    ///   - selector: which vdev, when the image holds several.
+    ///   - target: the EC2 boot target.
+    ///   - rootDevice: the root device name the AMI registers; it picks the Xen vbd for the Xen targets and must
+    ///     be nil for `ec2-nitro`.
+    ///   - devid: a devid to set instead of removing it (GRUB 2 passes bootpath only with a devid).
+    ///   - removeHostid: also remove the hostid.
+    /// - Throws: ``PublishRefusal`` when the labels are not all valid or the vdev is ambiguous; ``ImageError``,
+    ///   ``PartitionTableError``, ``BootTargetError``, ``LabelEditError`` from the label side.
+    public static func plan(
+        imagePath: String, selector: RegionSelector? = nil, target: BootTarget, rootDevice: String?,
+        devid: String? = nil, removeHostid: Bool = false
+    ) throws -> PlannedLabelEdit {
+        let image = try ZFSImage.ImageFile(path: imagePath, mode: .readOnly)
+        let report = try ImageReport(image: image, selector: selector)
+        guard report.vdevs.count == 1 else {
+            throw PublishRefusal([report.vdevs.isEmpty
+                ? "\(imagePath): no ZFS vdev found"
+                : "\(imagePath): \(report.vdevs.count) vdevs (\(report.vdevs.compactMap(\.region.name).joined(separator: ", "))); choose one with --partition"])
+        }
+        let problems = report.problems
+        guard problems.isEmpty else { throw PublishRefusal(problems) }
+        let vdev = report.vdevs[0]
+
+        let device = try rootDevice.map { name throws(BootTargetError) in try XenDeviceName(parsing: name) }
+        let targetPlan = try target.plan(device: target == .ec2Nitro ? nil : device, placement: try PoolPlacement(region: vdev.region))
+        var edit = LeafEdit()
+        edit.adopt(targetPlan)
+        if let devid { edit.devid = .set(devid) }
+        edit.removeHostid = removeHostid
+        if let guid = vdev.labels.config?.uint64("guid") { edit.leaf = .guid(guid) }
+        let plan = try LabelWriter.plan([EditTarget(image: image, region: vdev.region)], edit: edit)
+
+        var overlay = ByteRangeOverlay()
+        for change in plan.members[0].labels {
+            guard let area = change.newConfigArea else { continue }
+            try overlay.replace(at: vdev.region.offset + change.configOffset, with: area)
+        }
+        var notes = targetPlan.notes
+        if vdev.region.partition == nil {
+            notes.append("no partition table in \(imagePath): the pool is taken to be in slice 0 (minor :a)")
+        }
+        return PlannedLabelEdit(
+            imagePath: imagePath, region: vdev.region, plan: plan, targetPlan: targetPlan, overlay: overlay, notes: notes)
+    }
+}
+
+extension BootTarget {
+    /// How instances of this target run an AMI: paravirtual for `ec2-xen-pv`, HVM otherwise.
+    public var virtualization: Virtualization { self == .ec2XenPV ? .paravirtual : .hvm }
+}
