@@ -68,11 +68,10 @@ run() {
 # median FILE COLUMN
 median() { awk -v c="$2" '{print $c}' "$1" | sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 
-# compare LABEL OURS THEIRS: each command gets the image path appended, or put where it says @IMG@.
+# compare LABEL OURS THEIRS [as-is]: each command gets the image path appended (not with "as-is").
 compare() {
     local label="$1" ours="$2" theirs="$3"
-    [[ "$ours" == *@IMG@* ]] || ours="$ours @IMG@"
-    [[ "$theirs" == *@IMG@* ]] || theirs="$theirs @IMG@"
+    if [ "${4:-}" != as-is ]; then ours="$ours @IMG@"; theirs="$theirs @IMG@"; fi
     read -r -a ours_cmd <<<"${ours//@IMG@/$img}"
     read -r -a theirs_cmd <<<"${theirs//@IMG@/$img}"
     rm -f "$work/a" "$work/b"
@@ -99,8 +98,11 @@ compare "inspect vs zdb -l" "$ZLABEL inspect" "$zdb -l"
 compare "inspect --uberblocks vs zdb -lu" "$ZLABEL inspect --uberblocks" "$zdb -lu"
 # The MOS config: zdb imports the pool in userland from a folder holding the image (zdb -e -p DIR -C POOL).
 pool="$("$ZLABEL" inspect --json "$img" | python3 -c 'import json,sys; print(json.load(sys.stdin)["vdevs"][0]["labels"][0]["config"]["name"])')"
-if "$zdb" -e -p "$work" -C "$pool" >/dev/null 2>&1; then
-    compare "inspect --mos vs zdb -e -C" "$ZLABEL inspect --mos" "$zdb -e -p $work -C $pool"
+if "$zdb" -e -p "$work" -C "$pool" >"$work/zdb-mos.out" 2>&1; then
+    # The same config both ways, or the times mean nothing (zdb starts with an empty line).
+    "$ZLABEL" inspect --mos "$img" | diff -q - <(tail -n +2 "$work/zdb-mos.out") >/dev/null \
+        || { echo "zlabel inspect --mos and zdb -e -C differ on $(basename "$image")" >&2; exit 1; }
+    compare "inspect --mos vs zdb -e -C" "$ZLABEL inspect --mos @IMG@" "$zdb -e -p $work -C $pool" as-is
 else
     echo "(zdb -e -C cannot import pool $pool from $(basename "$image"); MOS comparison skipped)"
 fi
