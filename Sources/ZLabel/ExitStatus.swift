@@ -8,7 +8,7 @@ import BootTargets
 import ZFSMOS
 
 /// Exit statuses of the `zlabel` command line, as README.md's "Exit codes" table lists them.
-public enum ZLabelExitStatus {
+public enum CommandExitStatus {
     /// The image could not be read or written, or its partition table or MOS is broken.
     public static let unreadable: Int32 = 2
     /// An edit was refused before anything was written.

@@ -46,10 +46,10 @@ struct EC2Command: AsyncParsableCommand {
 /// parser (status 1).
 func exitStatus(for error: any Error) -> Int32? {
     switch error {
-    case is PublishRefusal: ZLabelExitStatus.refused
+    case is PublishRefusal: CommandExitStatus.refused
     case let e as AMIError:
-        if case .invalidRequest = e { ZLabelExitStatus.usage } else { nil }
-    default: ZLabelExitStatus.forLabelError(error)
+        if case .invalidRequest = e { CommandExitStatus.usage } else { nil }
+    default: CommandExitStatus.forLabelError(error)
     }
 }
 

@@ -46,4 +46,4 @@ struct ZLabelCommand: AsyncParsableCommand {
 
 /// The exit status for a library error (README.md, "Exit codes"), or `nil` for errors the argument parser
 /// reports itself.
-func exitStatus(for error: any Error) -> Int32? { ZLabelExitStatus.forLabelError(error) }
+func exitStatus(for error: any Error) -> Int32? { CommandExitStatus.forLabelError(error) }
