@@ -95,6 +95,7 @@ let package = Package(
         .testTarget(name: "ZFSMOSTests", dependencies: ["ZFSMOS", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "AWSCoreTests", dependencies: ["AWSCore"], exclude: ["Vectors"], swiftSettings: strict),
         .testTarget(name: "EBSUploadTests", dependencies: ["EBSUpload", "AWSCore"], swiftSettings: strict),
+        .testTarget(name: "ZLabelTests", dependencies: ["ZLabel", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "CLITests", dependencies: ["zlabel", "TestSupport"], swiftSettings: strict),
     ]
 )
