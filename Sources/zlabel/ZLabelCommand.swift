@@ -26,7 +26,7 @@ struct ZLabelCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "zlabel",
         abstract: "Read, verify and rewrite ZFS vdev labels in disk images and devices; publish images to EC2.",
-        version: ZLabelVersion.current,
+        version: LibraryVersion.current,
         subcommands: [Inspect.self, Verify.self, Expect.self, SetLabels.self, Restore.self, RepairChecksums.self, Targets.self, BootViewCommand.self, EC2Command.self]
     )
 }

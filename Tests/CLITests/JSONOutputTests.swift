@@ -78,9 +78,9 @@ struct VersionTests {
     @Test func versionIsTheLibraryConstant() throws {
         let run = try ZLabelCLI.run(["--version"])
         #expect(run.status == 0, "\(run)")
-        #expect(run.stdoutText == ZLabelVersion.current + "\n")
-        #expect(ZLabelVersion.current.split(separator: ".").count == 3)
-        #expect(ZLabelVersion.current.split(separator: ".").allSatisfy { UInt($0) != nil })
+        #expect(run.stdoutText == LibraryVersion.current + "\n")
+        #expect(LibraryVersion.current.split(separator: ".").count == 3)
+        #expect(LibraryVersion.current.split(separator: ".").allSatisfy { UInt($0) != nil })
     }
 
     @Test("completion scripts know the expect command", arguments: ["bash", "zsh", "fish"])
