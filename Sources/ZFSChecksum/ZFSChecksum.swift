@@ -87,7 +87,9 @@ public enum EmbeddedChecksum {
 
     /// Checks the embedded checksum of `block` (the whole checksummed block, tail included).
     ///
-    /// - Parameter offset: the block's byte offset from the start of the leaf vdev (the verifier).
+    /// - Parameters:
+    ///   - block: the checksummed block, its 40-byte tail included.
+    ///   - offset: the block's byte offset from the start of the leaf vdev (the verifier).
     public static func verify(_ block: [UInt8], offset: UInt64) -> Verdict {
         guard let order = byteOrder(of: block) else { return .noMagic }
         let tail = block.count - 32

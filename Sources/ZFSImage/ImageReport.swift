@@ -31,7 +31,7 @@ public struct ImageReport: Sendable {
     /// Finds the vdevs in the image (every partition and slice with labels, or the one chosen) and reads
     /// their labels.
     ///
-    /// - Throws: ``ImageError`` on a failed read, ``PartitionTableError`` on a broken partition table.
+    /// - Throws: ``ImageError`` on a failed read, `PartitionTableError` on a broken partition table.
     public init(image: any ImageStorage, selector: RegionSelector? = nil) throws {
         path = image.path
         size = image.size

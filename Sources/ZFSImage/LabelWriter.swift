@@ -44,7 +44,11 @@ public struct LabelWriteReport: Sendable {
 public enum LabelWriter {
     /// Reads the labels of every target and plans the edit.
     ///
-    /// - Throws: ``ImageError`` when a read fails, ``LabelEditError`` when the edit is refused.
+    /// - Parameters:
+    ///   - targets: every member image to edit, with the region holding its vdev.
+    ///   - edit: what to change.
+    ///   - force: edit even when the pool's state is ACTIVE (imported somewhere).
+    /// - Throws: ``ImageError`` when a read fails, `LabelEditError` when the edit is refused.
     public static func plan(_ targets: [EditTarget], edit: LeafEdit, force: Bool = false) throws -> LabelEditPlan {
         var members: [(name: String, labels: VdevLabels)] = []
         for t in targets { members.append((t.name, try t.image.readLabels(in: t.region))) }
@@ -57,6 +61,7 @@ public enum LabelWriter {
     ///
     /// - Parameters:
     ///   - plan: from ``plan(_:edit:force:)`` over the same targets, in the same order.
+    ///   - targets: the targets the plan was made from, in the same order.
     ///   - backupPath: where to save the original labels; `nil` skips the backup (tests only).
     public static func apply(_ plan: LabelEditPlan, to targets: [EditTarget], backupPath: String?) throws -> LabelWriteReport {
         precondition(plan.members.count == targets.count, "one target per planned member")

@@ -93,7 +93,7 @@ public struct LabelEditError: Error, Sendable, Hashable, CustomStringConvertible
 
 /// A planned edit of the labels of one or more leaf vdevs (the members of one top-level vdev): for every
 /// label, what it holds now and the bytes it will hold. Building a plan reads nothing and writes nothing;
-/// ``ZFSImage`` applies it.
+/// the `ZFSImage` module applies it.
 public struct LabelEditPlan: Sendable {
     /// One leaf vdev (one image or partition) and its four labels.
     public struct Member: Sendable {

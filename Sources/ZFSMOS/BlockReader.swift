@@ -36,7 +36,9 @@ public struct PoolBlockReader: Sendable {
     /// Each DVA is tried in turn, and for each DVA each way of reading it (each mirror child); the first
     /// copy whose checksum matches is decompressed and returned.
     ///
-    /// - Parameter location: where the block sits, for messages.
+    /// - Parameters:
+    ///   - bp: the block pointer.
+    ///   - location: where the block sits, for messages.
     /// - Throws: ``MOSError`` naming `location` and every DVA tried with its reason: `.checksum` when copies
     ///   were read and none verified, `.unsupported` for a gang block, an encrypted block or an unknown
     ///   compression or checksum, `.missingDevice` when no copy is on the images given.

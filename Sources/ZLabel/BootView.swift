@@ -90,6 +90,7 @@ public struct BootView: Sendable, Hashable {
     /// MOS says `bootfs`.
     ///
     /// - Parameters:
+    ///   - loader: the boot loader whose rules apply.
     ///   - labels: the boot device's four labels.
     ///   - bootfs: the pool's bootfs dataset from the MOS, or `nil` when the property is not set.
     public init(loader: BootLoader, labels: VdevLabels, bootfs: DatasetReference?) {

@@ -374,7 +374,7 @@ public struct ExpectationReport: Sendable, CustomStringConvertible {
     /// - Parameters:
     ///   - expectations: what must hold.
     ///   - images: each image with the region selector that picks its vdev (`nil`: find them).
-    /// - Throws: ``ImageError`` or ``PartitionTableError`` when an image cannot be read. An image without
+    /// - Throws: `ImageError` or `PartitionTableError` when an image cannot be read. An image without
     ///   any vdev, a label without a config and an unreadable MOS are failed outcomes, not errors.
     public init(checking expectations: [Expectation], in images: [(storage: any ImageStorage, selector: RegionSelector?)])
         throws
@@ -432,9 +432,11 @@ public struct ExpectationReport: Sendable, CustomStringConvertible {
         self.outcomes = outcomes
     }
 
-    /// Opens each image read-only (``ImageFile``) and checks the expectations.
+    /// Opens each image read-only (`ImageFile`) and checks the expectations.
     ///
-    /// - Parameter paths: each image path with its region selector.
+    /// - Parameters:
+    ///   - expectations: what must hold.
+    ///   - paths: each image path with its region selector.
     public init(checking expectations: [Expectation], paths: [(path: String, selector: RegionSelector?)]) throws {
         var images: [(storage: any ImageStorage, selector: RegionSelector?)] = []
         for (path, selector) in paths { images.append((try ImageFile(path: path), selector)) }
@@ -449,8 +451,11 @@ public struct ExpectationReport: Sendable, CustomStringConvertible {
     /// #expect(report.holds, "\(report)")
     /// ```
     ///
-    /// - Throws: ``ExpectationError`` for an expectation that does not parse; ``ImageError`` or
-    ///   ``PartitionTableError`` when an image cannot be read.
+    /// - Parameters:
+    ///   - expectations: expectations as `zlabel expect` takes them, such as `state=exported`.
+    ///   - images: image paths, each optionally followed by `@OFFSET:SIZE`.
+    /// - Throws: ``ExpectationError`` for an expectation that does not parse; `ImageError` or
+    ///   `PartitionTableError` when an image cannot be read.
     public static func check(_ expectations: [String], images: [String]) throws -> ExpectationReport {
         let parsed = try expectations.map { text throws(ExpectationError) in try Expectation(parsing: text) }
         let paths = try images.map { try RegionSelector.splitImageArgument($0) }
