@@ -1,13 +1,13 @@
 public import ZFSChecksum
 
 /// Checksums of block contents (`zio_checksum_table`): the functions this reader verifies.
-public enum BlockChecksum {
+enum BlockChecksum {
     /// The checksum of `data` with ZFS checksum function `function`, reading words in `order` (the block's
     /// byte order: the byteswap variants of fletcher are the same sums over swapped words).
     ///
     /// - Throws: ``MOSError`` `.unsupported` for a function other than fletcher2 (6), fletcher4 (7) or
     ///   sha256 (8).
-    public static func compute(_ data: [UInt8], function: UInt8, order: ByteOrder) throws(MOSError) -> Checksum256 {
+    static func compute(_ data: [UInt8], function: UInt8, order: ByteOrder) throws(MOSError) -> Checksum256 {
         switch BlockPointer.ChecksumFunction(rawValue: function) {
         case .fletcher2: return fletcher2(data, order: order)
         case .fletcher4: return fletcher4(data, order: order)

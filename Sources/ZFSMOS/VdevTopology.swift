@@ -103,14 +103,14 @@ struct ReadPlan {
 }
 
 /// One column of a raidz map: which child, where on it, how many bytes.
-public struct RaidzColumn: Sendable, Hashable {
-    public var child: Int
-    public var offset: UInt64
-    public var size: UInt64
+struct RaidzColumn: Sendable, Hashable {
+    var child: Int
+    var offset: UInt64
+    var size: UInt64
 }
 
 /// The raidz block layout (`vdev_raidz_map_alloc`).
-public enum RaidzMap {
+enum RaidzMap {
     /// The data columns of a block of `size` bytes at `offset` on a raidz vdev of `children` children with
     /// `parity` parity columns and sector shift `ashift`, in data order.
     ///
@@ -119,7 +119,7 @@ public enum RaidzMap {
     ///
     /// - Throws: ``MOSError`` (`.malformed`) for a geometry that cannot be (parity not below the width,
     ///   an ashift out of 9...16, an offset or size that overflows).
-    public static func dataColumns(offset: UInt64, size: UInt64, children: Int, parity: Int, ashift: UInt64)
+    static func dataColumns(offset: UInt64, size: UInt64, children: Int, parity: Int, ashift: UInt64)
         throws(MOSError) -> [RaidzColumn]
     {
         guard (1...3).contains(parity), children > parity, children <= 255, (9...16).contains(ashift) else {
