@@ -3,7 +3,7 @@
 // metadata blocks. Facts: `include/sys/zio.h`, `module/zfs/zio_checksum.c`, `module/zfs/sha2_zfs.c`,
 // `module/zcommon/zfs_fletcher.c`.
 
-public import Crypto
+import Crypto
 
 /// A byte order, as ZFS records it: blocks are written in the writer's native order.
 public enum ByteOrder: String, Sendable, Hashable, Codable {

@@ -1,4 +1,4 @@
-public import ZFSChecksum
+import ZFSChecksum
 
 /// Checksums of block contents (`zio_checksum_table`): the functions this reader verifies.
 enum BlockChecksum {
