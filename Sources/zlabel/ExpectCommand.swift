@@ -9,7 +9,6 @@ struct Expect: ParsableCommand {
         discussion: """
             Images come first; the first argument that contains '=' and is not an existing file starts the \
             expectations. Each is KEY=VALUE, optionally scoped:
-
               phys_path=/xpvd/xdf@51712:a      the label's own leaf (also path, devid)
               state=exported                   active, exported, destroyed, ... or a number
               hostid=absent                    'absent': the key must not exist
@@ -19,7 +18,6 @@ struct Expect: ParsableCommand {
               vdev_tree.children[0].devid=X    a label config value, by nvlist path
               leaf[GUID|PATH].phys_path=X      a leaf chosen by guid or current path
               label[0,1].hostname=omnios       only these labels
-
             Numbers match in decimal or 0x hexadecimal. Each failure prints one line: the image, the label, \
             what was expected and what was found. Give every member of a mirror or raidz to check each \
             member's labels; bootfs is read once per pool from all of its images.
