@@ -16,8 +16,10 @@ public enum ByteOrder: String, Sendable, Hashable, Codable {
 
 /// A 256-bit checksum as ZFS keeps it (`zio_cksum_t`): four 64-bit words.
 public struct Checksum256: Sendable, Hashable, CustomStringConvertible {
+    /// The four 64-bit words, in ZFS's order (`zc_word[0]` first).
     public var words: (UInt64, UInt64, UInt64, UInt64)
 
+    /// Creates a checksum from its four words.
     public init(_ w0: UInt64, _ w1: UInt64, _ w2: UInt64, _ w3: UInt64) { words = (w0, w1, w2, w3) }
 
     public static func == (a: Self, b: Self) -> Bool {

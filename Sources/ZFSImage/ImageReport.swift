@@ -6,7 +6,9 @@ public import ZFSLabel
 public struct ImageReport: Sendable {
     /// One leaf vdev in the image.
     public struct Vdev: Sendable {
+        /// Where the leaf sits in the image.
         public var region: VdevRegion
+        /// Its four labels.
         public var labels: VdevLabels
     }
 

@@ -4,9 +4,12 @@ import ZFSChecksum
 
 /// One leaf vdev to edit: an image opened for writing and where the leaf sits in it.
 public struct EditTarget: Sendable {
+    /// The image, opened for writing (read-only is enough to plan).
     public var image: any ImageStorage
+    /// Where the leaf vdev sits in the image.
     public var region: VdevRegion
 
+    /// Creates a target: the leaf in `region` of `image`.
     public init(image: any ImageStorage, region: VdevRegion) {
         self.image = image
         self.region = region
@@ -18,6 +21,7 @@ public struct EditTarget: Sendable {
 
 /// Why an edit stopped after it had started, and what state the images are in.
 public struct LabelWriteError: Error, Sendable, CustomStringConvertible {
+    /// A sentence saying what failed and which labels were written.
     public var message: String
     /// The backup holding the original label areas, to undo with `zlabel restore`.
     public var backup: String?

@@ -26,6 +26,7 @@ public struct PoolBlockReader: Sendable {
     /// The leaves that can be read.
     public var devices: LeafReader
 
+    /// Creates a reader over the pool's top-level vdevs and the leaves present.
     public init(topology: PoolTopology, devices: LeafReader) {
         self.topology = topology
         self.devices = devices

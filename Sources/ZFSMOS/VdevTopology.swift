@@ -24,6 +24,7 @@ public struct LeafReader: Sendable {
     /// Reads exactly `count` bytes at byte `offset` from the start of leaf `guid` (label area included).
     public var read: @Sendable (_ guid: UInt64, _ offset: UInt64, _ count: Int) throws -> [UInt8]
 
+    /// Creates a reader of the leaves with these guids.
     public init(guids: Set<UInt64>, read: @escaping @Sendable (_ guid: UInt64, _ offset: UInt64, _ count: Int) throws -> [UInt8]) {
         self.guids = guids
         self.read = read
@@ -45,6 +46,7 @@ public struct VdevNode: Sendable, Hashable {
     /// The children, in `children` order.
     public var children: [VdevNode]
 
+    /// Creates a node.
     public init(type: String, guid: UInt64, id: UInt64? = nil, ashift: UInt64? = nil, nparity: UInt64? = nil,
                 children: [VdevNode] = []) {
         self.type = type
@@ -79,6 +81,7 @@ public struct PoolTopology: Sendable, Hashable {
     /// Top-level vdevs by `id`.
     public var topLevels: [UInt64: VdevNode]
 
+    /// Creates a topology from its top-level vdevs, by `id`.
     public init(topLevels: [UInt64: VdevNode]) { self.topLevels = topLevels }
 
     /// Builds the topology from label configs: each label's `vdev_tree` is the top-level vdev holding that

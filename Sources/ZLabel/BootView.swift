@@ -28,6 +28,7 @@ public enum BootLoader: String, Sendable, CaseIterable {
 
 /// What one loader computes for a pool, and whether the kernel it starts can find the root pool.
 public struct BootView: Sendable, Hashable {
+    /// The loader whose rules were applied.
     public var loader: BootLoader
     /// The pool name.
     public var pool: String

@@ -13,9 +13,9 @@ public struct PoolInspection: Sendable {
     public var reports: [ImageReport]
     /// The pool's name and guid, from the labels.
     public var poolName: String, poolGUID: UInt64
-    /// The best uberblock over every leaf's labels (`vdev_uberblock_load`), and the guid of the leaf it was
-    /// found on.
+    /// The best uberblock over every leaf's labels (`vdev_uberblock_load`).
     public var uberblock: Uberblock
+    /// The guid of the leaf ``uberblock`` was found on.
     public var uberblockLeaf: UInt64
     /// The top-level vdevs, as the label configs describe them.
     public var topology: PoolTopology
