@@ -10,7 +10,6 @@ set -euo pipefail
 out=${1:?usage: scripts/cli-docs.sh OUTDIR [debug|release]}
 configuration=${2:-debug}
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-command -v swift > /dev/null || export PATH="/opt/swift/usr/bin:$PATH"
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 

@@ -3,7 +3,6 @@
 # (the ZLabel product: no HTTP stack is built). A change that breaks the public API for outside users fails here.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
-command -v swift > /dev/null || export PATH="/opt/swift/usr/bin:$PATH"
 example=Examples/GoldenImage
 swift build --package-path "$example" --build-tests
 swift test --package-path "$example" --skip-build

@@ -3,7 +3,6 @@
 # symbol link or an unresolvable doc comment reference fails CI.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
-command -v swift > /dev/null || export PATH="/opt/swift/usr/bin:$PATH"
 targets=(NVList ZFSChecksum ZFSLabel DiskPartitions BootTargets ZFSImage ZFSMOS ZLabel)
 args=()
 for target in "${targets[@]}"; do args+=(--target "$target"); done

@@ -5,7 +5,6 @@
 # editing this file.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
-command -v swift > /dev/null || export PATH="/opt/swift/usr/bin:$PATH"
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
