@@ -1,6 +1,6 @@
 /// Why a target's settings cannot be computed.
 public enum BootTargetError: Error, Sendable, Equatable, CustomStringConvertible {
-    /// The target name is not one of ``BootTarget/allCases``.
+    /// The target name is not the raw value of one of the ``BootTarget`` cases.
     case unknownTarget(String)
     /// The device name is not a strict `/dev/sdX[N]` or `/dev/xvdX[N]`; the second value says why.
     case badDeviceName(String, String)

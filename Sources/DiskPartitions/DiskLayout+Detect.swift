@@ -32,7 +32,9 @@ extension DiskLayout {
 
     /// Parses an in-memory image end to end; the single entry point for fuzz targets.
     ///
-    /// - Parameter bytes: A whole disk image.
+    /// - Parameters:
+    ///   - bytes: A whole disk image.
+    ///   - options: Sector size override and limits.
     /// - Returns: What ``detect(in:options:)`` returns for it.
     /// - Throws: ``PartitionTableError`` for malformed tables; it never traps.
     public static func parse(bytes: [UInt8], options: DetectionOptions = DetectionOptions()) throws -> DiskLayout {

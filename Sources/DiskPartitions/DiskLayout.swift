@@ -150,9 +150,11 @@ public struct GPTSummary: Sendable, Equatable {
     public var alternateLBA: UInt64
     /// First and last LBA usable for partitions.
     public var firstUsableLBA: UInt64
+    /// The last LBA usable for partitions.
     public var lastUsableLBA: UInt64
     /// Number of entries in the array and the size of each.
     public var entryCount: UInt32
+    /// The size of each entry, in bytes.
     public var entrySize: UInt32
     /// True when the primary header or its entry array was damaged and the backup's was used.
     public var usedBackup: Bool

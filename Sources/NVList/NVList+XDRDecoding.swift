@@ -4,18 +4,23 @@ public struct NVStreamHeader: Sendable, Hashable {
     /// writer's order anyway (1 = little, 0 = big), so an exact re-encoding keeps it.
     public var hostByteOrder: NVByteOrder
 
+    /// Creates a header recording the packing host's byte order.
     public init(hostByteOrder: NVByteOrder) { self.hostByteOrder = hostByteOrder }
 }
 
 /// A byte order.
 public enum NVByteOrder: Sendable, Hashable {
+    /// Least significant byte first (x86, and libnvpair's value 1).
     case little
+    /// Most significant byte first (SPARC, and libnvpair's value 0).
     case big
 }
 
 /// The result of decoding a packed stream: the list, its header, and how many bytes it occupied.
 public struct NVDecodedStream: Sendable, Hashable {
+    /// The decoded list.
     public var list: NVList
+    /// The stream's 4-byte header.
     public var header: NVStreamHeader
     /// The packed size as libnvpair computes it (`nvlist_size`): the bytes up to the end of the top-level
     /// terminator, plus 4 for every empty numeric array, which libnvpair counts but does not write. It can

@@ -36,6 +36,7 @@ public struct NVListError: Error, Sendable, Hashable, CustomStringConvertible {
     /// A sentence with the details.
     public var detail: String
 
+    /// Creates an error at `offset` bytes into the stream, inside the pair `context`.
     public init(_ kind: Kind, offset: Int, context: String, detail: String) {
         self.kind = kind
         self.offset = offset

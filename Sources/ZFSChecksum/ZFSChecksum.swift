@@ -3,7 +3,7 @@
 // metadata blocks. Facts: `include/sys/zio.h`, `module/zfs/zio_checksum.c`, `module/zfs/sha2_zfs.c`,
 // `module/zcommon/zfs_fletcher.c`.
 
-public import Crypto
+import Crypto
 
 /// A byte order, as ZFS records it: blocks are written in the writer's native order.
 public enum ByteOrder: String, Sendable, Hashable, Codable {
@@ -16,8 +16,10 @@ public enum ByteOrder: String, Sendable, Hashable, Codable {
 
 /// A 256-bit checksum as ZFS keeps it (`zio_cksum_t`): four 64-bit words.
 public struct Checksum256: Sendable, Hashable, CustomStringConvertible {
+    /// The four 64-bit words, in ZFS's order (`zc_word[0]` first).
     public var words: (UInt64, UInt64, UInt64, UInt64)
 
+    /// Creates a checksum from its four words.
     public init(_ w0: UInt64, _ w1: UInt64, _ w2: UInt64, _ w3: UInt64) { words = (w0, w1, w2, w3) }
 
     public static func == (a: Self, b: Self) -> Bool {
@@ -87,7 +89,9 @@ public enum EmbeddedChecksum {
 
     /// Checks the embedded checksum of `block` (the whole checksummed block, tail included).
     ///
-    /// - Parameter offset: the block's byte offset from the start of the leaf vdev (the verifier).
+    /// - Parameters:
+    ///   - block: the checksummed block, its 40-byte tail included.
+    ///   - offset: the block's byte offset from the start of the leaf vdev (the verifier).
     public static func verify(_ block: [UInt8], offset: UInt64) -> Verdict {
         guard let order = byteOrder(of: block) else { return .noMagic }
         let tail = block.count - 32

@@ -20,6 +20,7 @@ public struct ImageError: Error, Sendable, Hashable, CustomStringConvertible {
         case partitionTable
     }
 
+    /// What went wrong.
     public var code: Code
     /// The image's path.
     public var path: String
@@ -30,6 +31,7 @@ public struct ImageError: Error, Sendable, Hashable, CustomStringConvertible {
     /// A sentence saying what failed.
     public var message: String
 
+    /// Creates an error about the image at `path`.
     public init(_ code: Code, path: String, offset: UInt64? = nil, errno: Int32? = nil, message: String) {
         self.code = code
         self.path = path

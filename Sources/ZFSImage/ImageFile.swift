@@ -10,8 +10,11 @@ import Darwin
 /// Opening a block device for writing claims it exclusively (`O_EXCL`), which the kernel refuses while a
 /// file system, a pool or another program holds it; a device with a mounted partition is refused as well.
 public final class ImageFile: ImageStorage {
+    /// The path the image was opened by.
     public let path: String
+    /// Size in bytes: the file's length, or the device's capacity.
     public let size: UInt64
+    /// Whether the image was opened for writing.
     public let isWritable: Bool
     /// Whether this is a block device rather than a regular file.
     public let isBlockDevice: Bool

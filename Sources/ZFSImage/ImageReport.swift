@@ -6,7 +6,9 @@ public import ZFSLabel
 public struct ImageReport: Sendable {
     /// One leaf vdev in the image.
     public struct Vdev: Sendable {
+        /// Where the leaf sits in the image.
         public var region: VdevRegion
+        /// Its four labels.
         public var labels: VdevLabels
     }
 
@@ -31,7 +33,7 @@ public struct ImageReport: Sendable {
     /// Finds the vdevs in the image (every partition and slice with labels, or the one chosen) and reads
     /// their labels.
     ///
-    /// - Throws: ``ImageError`` on a failed read, ``PartitionTableError`` on a broken partition table.
+    /// - Throws: ``ImageError`` on a failed read, `PartitionTableError` on a broken partition table.
     public init(image: any ImageStorage, selector: RegionSelector? = nil) throws {
         path = image.path
         size = image.size

@@ -13,6 +13,7 @@ public struct VdevRegion: Sendable, Equatable {
     /// The partition or slice the range came from, when a table described it.
     public var partition: DiskRegion?
 
+    /// A region given by its byte range, with an optional name for messages.
     public init(offset: UInt64, size: UInt64, name: String? = nil) {
         self.offset = offset
         self.size = size

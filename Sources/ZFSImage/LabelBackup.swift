@@ -19,16 +19,22 @@ import ZFSLabel
 /// File format, version 1: the line `zlabel label backup v1`, one line of JSON (the header), then for each
 /// entry in header order its four labels, 256 KiB each, as they were.
 public struct LabelBackup: Sendable {
+    /// The saved labels of one image.
     public struct Entry: Sendable {
+        /// The image's path when the backup was taken.
         public var path: String
+        /// The image's size in bytes when the backup was taken.
         public var imageSize: UInt64
+        /// Where the leaf sits in the image.
         public var region: VdevRegion
         /// The four whole labels before the edit.
         public var before: [[UInt8]]
         /// SHA-256 (hex) of each label before and after the edit.
         public var beforeDigests: [String]
+        /// SHA-256 (hex) of each label as the edit plans to leave it.
         public var afterDigests: [String]
 
+        /// Creates an entry from the labels before and (as planned) after an edit; the digests are computed here.
         public init(path: String, imageSize: UInt64, region: VdevRegion, before: [[UInt8]], after: [[UInt8]]) {
             self.path = path
             self.imageSize = imageSize
@@ -48,9 +54,12 @@ public struct LabelBackup: Sendable {
         }
     }
 
+    /// The first line of every backup file.
     public static let magicLine = "zlabel label backup v1"
+    /// One entry per image, in the order of the edit.
     public var entries: [Entry]
 
+    /// Creates a backup of these entries.
     public init(entries: [Entry]) { self.entries = entries }
 
     static func digest(_ bytes: [UInt8]) -> String {

@@ -13,9 +13,12 @@ import ZFSChecksum
 
 /// One leaf vdev to edit: an image opened for writing and where the leaf sits in it.
 public struct EditTarget: Sendable {
+    /// The image, opened for writing (read-only is enough to plan).
     public var image: any ImageStorage
+    /// Where the leaf vdev sits in the image.
     public var region: VdevRegion
 
+    /// Creates a target: the leaf in `region` of `image`.
     public init(image: any ImageStorage, region: VdevRegion) {
         self.image = image
         self.region = region
@@ -27,6 +30,7 @@ public struct EditTarget: Sendable {
 
 /// Why an edit stopped after it had started, and what state the images are in.
 public struct LabelWriteError: Error, Sendable, CustomStringConvertible {
+    /// A sentence saying what failed and which labels were written.
     public var message: String
     /// The backup holding the original label areas, to undo with `zlabel restore`.
     public var backup: String?
@@ -53,7 +57,11 @@ public struct LabelWriteReport: Sendable {
 public enum LabelWriter {
     /// Reads the labels of every target and plans the edit.
     ///
-    /// - Throws: ``ImageError`` when a read fails, ``LabelEditError`` when the edit is refused.
+    /// - Parameters:
+    ///   - targets: every member image to edit, with the region holding its vdev.
+    ///   - edit: what to change.
+    ///   - force: edit even when the pool's state is ACTIVE (imported somewhere).
+    /// - Throws: ``ImageError`` when a read fails, `LabelEditError` when the edit is refused.
     public static func plan(_ targets: [EditTarget], edit: LeafEdit, force: Bool = false) throws -> LabelEditPlan {
         var members: [(name: String, labels: VdevLabels)] = []
         for t in targets { members.append((t.name, try t.image.readLabels(in: t.region))) }
@@ -66,6 +74,7 @@ public enum LabelWriter {
     ///
     /// - Parameters:
     ///   - plan: from ``plan(_:edit:force:)`` over the same targets, in the same order.
+    ///   - targets: the targets the plan was made from, in the same order.
     ///   - backupPath: where to save the original labels; `nil` skips the backup (tests only).
     public static func apply(_ plan: LabelEditPlan, to targets: [EditTarget], backupPath: String?) throws -> LabelWriteReport {
         precondition(plan.members.count == targets.count, "one target per planned member")

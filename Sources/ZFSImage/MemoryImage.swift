@@ -2,8 +2,11 @@ import Synchronization
 
 /// An image held in memory: for tests, and for building an image before it is written anywhere.
 public final class MemoryImage: ImageStorage {
+    /// A name for messages.
     public let path: String
+    /// Size in bytes.
     public let size: UInt64
+    /// Whether writes are allowed.
     public let isWritable: Bool
     private let storage: Mutex<[UInt8]>
 

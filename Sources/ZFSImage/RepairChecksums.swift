@@ -9,10 +9,13 @@ import ZFSLabel
 public enum ChecksumRepair {
     /// What happened to one label.
     public struct Outcome: Sendable, Hashable {
+        /// The label index, 0...3.
         public var label: Int
         /// Byte offset of the config area in the image.
         public var offset: UInt64
+        /// Whether the checksum was rewritten.
         public var repaired: Bool
+        /// What was done, or why nothing was.
         public var reason: String
     }
 

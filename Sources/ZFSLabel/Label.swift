@@ -32,6 +32,7 @@ public struct Label: Sendable, Hashable {
     public var config: NVList?
     /// The packed stream's header and length, when the config unpacks.
     public var streamHeader: NVStreamHeader?
+    /// The packed list's size in bytes, as libnvpair computes it.
     public var packedSize: Int?
     /// The verdict of the config area's embedded checksum.
     public var configChecksum: EmbeddedChecksum.Verdict

@@ -48,6 +48,7 @@ public struct LeafEdit: Sendable, Hashable {
     /// Drop the top-level `hostname`.
     public var removeHostname = false
 
+    /// Creates an edit of `leaf` that changes nothing yet.
     public init(leaf: LeafSelector = .automatic) { self.leaf = leaf }
 
     /// Whether the edit asks for anything at all.
@@ -59,6 +60,7 @@ public struct LeafEdit: Sendable, Hashable {
 
 /// Why an edit was refused before anything was written.
 public struct LabelEditError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// Why an edit is refused.
     public enum Code: Sendable, Hashable {
         /// The edit asks for nothing.
         case emptyEdit
@@ -77,11 +79,14 @@ public struct LabelEditError: Error, Sendable, Hashable, CustomStringConvertible
         case doesNotFit
     }
 
+    /// Why the edit is refused.
     public var code: Code
     /// The member (image) concerned, when there is one.
     public var member: String?
+    /// A sentence saying what is wrong.
     public var message: String
 
+    /// Creates an error, about one member image when `member` is given.
     public init(_ code: Code, member: String? = nil, message: String) {
         self.code = code
         self.member = member
@@ -93,7 +98,7 @@ public struct LabelEditError: Error, Sendable, Hashable, CustomStringConvertible
 
 /// A planned edit of the labels of one or more leaf vdevs (the members of one top-level vdev): for every
 /// label, what it holds now and the bytes it will hold. Building a plan reads nothing and writes nothing;
-/// ``ZFSImage`` applies it.
+/// the `ZFSImage` module applies it.
 public struct LabelEditPlan: Sendable {
     /// One leaf vdev (one image or partition) and its four labels.
     public struct Member: Sendable {
@@ -114,6 +119,7 @@ public struct LabelEditPlan: Sendable {
 
     /// What happens to one label.
     public struct LabelChange: Sendable {
+        /// What is written to a label.
         public enum Action: Sendable, Hashable {
             /// Nothing: it already holds the edited config.
             case keep
@@ -130,6 +136,7 @@ public struct LabelEditPlan: Sendable {
         public var configOffset: UInt64
         /// The label's status before the edit.
         public var statusBefore: Label.Status
+        /// What is written to it.
         public var action: Action
         /// The 112 KiB config area to write (packed nvlist, zero fill, embedded checksum); `nil` for `keep`.
         public var newConfigArea: [UInt8]?
@@ -137,7 +144,9 @@ public struct LabelEditPlan: Sendable {
 
     /// One changed value.
     public struct FieldChange: Sendable, Hashable, CustomStringConvertible {
+        /// The nvlist path of the changed value, such as `vdev_tree.phys_path`.
         public var path: String
+        /// The value before and after; `nil` when absent.
         public var old: String?, new: String?
         public var description: String { "\(path): \(old.map { "'\($0)'" } ?? "(absent)") -> \(new.map { "'\($0)'" } ?? "(absent)")" }
     }

@@ -96,14 +96,14 @@ public struct UberblockSlot: Sendable, Hashable {
 }
 
 /// The uberblock ring of one label.
-public enum UberblockRing {
+enum UberblockRing {
     /// Parses every slot of a 128 KiB ring.
     ///
     /// - Parameters:
     ///   - ring: the ring's bytes (label offset 0x20000, 128 KiB).
     ///   - ringOffset: the ring's byte offset from the start of the leaf vdev.
     ///   - shift: slot size as a power of two (``LabelLayout/uberblockShift(ashift:)``).
-    public static func parse(_ ring: [UInt8], ringOffset: UInt64, shift: Int) -> [UberblockSlot] {
+    static func parse(_ ring: [UInt8], ringOffset: UInt64, shift: Int) -> [UberblockSlot] {
         let slotSize = 1 << shift
         let count = min(ring.count, LabelLayout.uberblockRingSize) / slotSize
         var slots: [UberblockSlot] = []

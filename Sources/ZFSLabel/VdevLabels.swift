@@ -18,6 +18,7 @@ public struct VdevLabels: Sendable, Hashable {
         public var label: Int, slot: Int
         /// Its byte offset from the start of the leaf.
         public var offset: UInt64
+        /// The uberblock itself.
         public var uberblock: Uberblock
     }
 

@@ -1,13 +1,13 @@
-public import ZFSChecksum
+import ZFSChecksum
 
 /// Checksums of block contents (`zio_checksum_table`): the functions this reader verifies.
-public enum BlockChecksum {
+enum BlockChecksum {
     /// The checksum of `data` with ZFS checksum function `function`, reading words in `order` (the block's
     /// byte order: the byteswap variants of fletcher are the same sums over swapped words).
     ///
     /// - Throws: ``MOSError`` `.unsupported` for a function other than fletcher2 (6), fletcher4 (7) or
     ///   sha256 (8).
-    public static func compute(_ data: [UInt8], function: UInt8, order: ByteOrder) throws(MOSError) -> Checksum256 {
+    static func compute(_ data: [UInt8], function: UInt8, order: ByteOrder) throws(MOSError) -> Checksum256 {
         switch BlockPointer.ChecksumFunction(rawValue: function) {
         case .fletcher2: return fletcher2(data, order: order)
         case .fletcher4: return fletcher4(data, order: order)
@@ -26,6 +26,7 @@ public struct PoolBlockReader: Sendable {
     /// The leaves that can be read.
     public var devices: LeafReader
 
+    /// Creates a reader over the pool's top-level vdevs and the leaves present.
     public init(topology: PoolTopology, devices: LeafReader) {
         self.topology = topology
         self.devices = devices
@@ -36,7 +37,9 @@ public struct PoolBlockReader: Sendable {
     /// Each DVA is tried in turn, and for each DVA each way of reading it (each mirror child); the first
     /// copy whose checksum matches is decompressed and returned.
     ///
-    /// - Parameter location: where the block sits, for messages.
+    /// - Parameters:
+    ///   - bp: the block pointer.
+    ///   - location: where the block sits, for messages.
     /// - Throws: ``MOSError`` naming `location` and every DVA tried with its reason: `.checksum` when copies
     ///   were read and none verified, `.unsupported` for a gang block, an encrypted block or an unknown
     ///   compression or checksum, `.missingDevice` when no copy is on the images given.

@@ -18,6 +18,7 @@ public struct DatasetReference: Sendable, Hashable {
     /// Its full name, pool first (`rpool/ROOT/omnios`).
     public var name: String
 
+    /// Creates a reference to dataset object `object`, named `name`.
     public init(object: UInt64, name: String) {
         self.object = object
         self.name = name

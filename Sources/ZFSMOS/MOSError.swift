@@ -10,6 +10,7 @@ public struct BlockLocation: Sendable, Hashable, CustomStringConvertible {
     /// The block id within the level.
     public var blkid: UInt64
 
+    /// Names a block: its objset, object (`nil` for the objset's root block), indirection level and block id.
     public init(objset: String = "MOS", object: UInt64?, level: Int, blkid: UInt64) {
         self.objset = objset
         self.object = object
@@ -49,6 +50,7 @@ public struct MOSError: Error, Sendable, Hashable, CustomStringConvertible {
         case notFound
     }
 
+    /// What kind of failure.
     public var code: Code
     /// A sentence saying what failed.
     public var message: String
@@ -58,6 +60,7 @@ public struct MOSError: Error, Sendable, Hashable, CustomStringConvertible {
     /// why it failed.
     public var attempts: [String]
 
+    /// Creates an error, about the block at `location` when given, with the copies tried.
     public init(_ code: Code, _ message: String, location: BlockLocation? = nil, attempts: [String] = []) {
         self.code = code
         self.message = message

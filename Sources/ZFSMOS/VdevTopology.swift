@@ -24,6 +24,7 @@ public struct LeafReader: Sendable {
     /// Reads exactly `count` bytes at byte `offset` from the start of leaf `guid` (label area included).
     public var read: @Sendable (_ guid: UInt64, _ offset: UInt64, _ count: Int) throws -> [UInt8]
 
+    /// Creates a reader of the leaves with these guids.
     public init(guids: Set<UInt64>, read: @escaping @Sendable (_ guid: UInt64, _ offset: UInt64, _ count: Int) throws -> [UInt8]) {
         self.guids = guids
         self.read = read
@@ -45,6 +46,7 @@ public struct VdevNode: Sendable, Hashable {
     /// The children, in `children` order.
     public var children: [VdevNode]
 
+    /// Creates a node.
     public init(type: String, guid: UInt64, id: UInt64? = nil, ashift: UInt64? = nil, nparity: UInt64? = nil,
                 children: [VdevNode] = []) {
         self.type = type
@@ -79,6 +81,7 @@ public struct PoolTopology: Sendable, Hashable {
     /// Top-level vdevs by `id`.
     public var topLevels: [UInt64: VdevNode]
 
+    /// Creates a topology from its top-level vdevs, by `id`.
     public init(topLevels: [UInt64: VdevNode]) { self.topLevels = topLevels }
 
     /// Builds the topology from label configs: each label's `vdev_tree` is the top-level vdev holding that
@@ -103,14 +106,14 @@ struct ReadPlan {
 }
 
 /// One column of a raidz map: which child, where on it, how many bytes.
-public struct RaidzColumn: Sendable, Hashable {
-    public var child: Int
-    public var offset: UInt64
-    public var size: UInt64
+struct RaidzColumn: Sendable, Hashable {
+    var child: Int
+    var offset: UInt64
+    var size: UInt64
 }
 
 /// The raidz block layout (`vdev_raidz_map_alloc`).
-public enum RaidzMap {
+enum RaidzMap {
     /// The data columns of a block of `size` bytes at `offset` on a raidz vdev of `children` children with
     /// `parity` parity columns and sector shift `ashift`, in data order.
     ///
@@ -119,7 +122,7 @@ public enum RaidzMap {
     ///
     /// - Throws: ``MOSError`` (`.malformed`) for a geometry that cannot be (parity not below the width,
     ///   an ashift out of 9...16, an offset or size that overflows).
-    public static func dataColumns(offset: UInt64, size: UInt64, children: Int, parity: Int, ashift: UInt64)
+    static func dataColumns(offset: UInt64, size: UInt64, children: Int, parity: Int, ashift: UInt64)
         throws(MOSError) -> [RaidzColumn]
     {
         guard (1...3).contains(parity), children > parity, children <= 255, (9...16).contains(ashift) else {

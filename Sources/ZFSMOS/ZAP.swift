@@ -24,6 +24,7 @@ public struct ZAPEntry: Sendable, Hashable {
     /// The value's integers.
     public var values: [UInt64]
 
+    /// Creates an entry.
     public init(name: String, integerLength: Int, values: [UInt64]) {
         self.name = name
         self.integerLength = integerLength

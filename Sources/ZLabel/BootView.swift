@@ -28,6 +28,7 @@ public enum BootLoader: String, Sendable, CaseIterable {
 
 /// What one loader computes for a pool, and whether the kernel it starts can find the root pool.
 public struct BootView: Sendable, Hashable {
+    /// The loader whose rules were applied.
     public var loader: BootLoader
     /// The pool name.
     public var pool: String
@@ -90,6 +91,7 @@ public struct BootView: Sendable, Hashable {
     /// MOS says `bootfs`.
     ///
     /// - Parameters:
+    ///   - loader: the boot loader whose rules apply.
     ///   - labels: the boot device's four labels.
     ///   - bootfs: the pool's bootfs dataset from the MOS, or `nil` when the property is not set.
     public init(loader: BootLoader, labels: VdevLabels, bootfs: DatasetReference?) {

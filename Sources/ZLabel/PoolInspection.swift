@@ -13,9 +13,9 @@ public struct PoolInspection: Sendable {
     public var reports: [ImageReport]
     /// The pool's name and guid, from the labels.
     public var poolName: String, poolGUID: UInt64
-    /// The best uberblock over every leaf's labels (`vdev_uberblock_load`), and the guid of the leaf it was
-    /// found on.
+    /// The best uberblock over every leaf's labels (`vdev_uberblock_load`).
     public var uberblock: Uberblock
+    /// The guid of the leaf ``uberblock`` was found on.
     public var uberblockLeaf: UInt64
     /// The top-level vdevs, as the label configs describe them.
     public var topology: PoolTopology
@@ -27,7 +27,7 @@ public struct PoolInspection: Sendable {
     /// Reads the labels of every image, puts the leaves of one pool together and reads its MOS.
     ///
     /// - Parameter images: each image with the region selector that picks its vdev (nil: find it).
-    /// - Throws: ``ImageError`` or ``PartitionTableError`` when an image cannot be read, ``MOSError`` when
+    /// - Throws: `ImageError` or `PartitionTableError` when an image cannot be read, `MOSError` when
     ///   the images hold no pool or more than one, or when the walk to the MOS config fails.
     public init(images: [(storage: any ImageStorage, selector: RegionSelector?)]) throws {
         var reports: [ImageReport] = []
@@ -88,7 +88,7 @@ public struct PoolInspection: Sendable {
                       blocks: PoolBlockReader(topology: topology, devices: devices))
     }
 
-    /// Opens each path read-only (``ImageFile``) and reads the pool.
+    /// Opens each path read-only (`ImageFile`) and reads the pool.
     ///
     /// - Parameter paths: each image path with its region selector.
     public init(paths: [(path: String, selector: RegionSelector?)]) throws {

@@ -138,6 +138,9 @@ struct Restore: ParsableCommand {
     @Option(help: "The backup file written by `zlabel set`.")
     var from: String
 
+    @Flag(help: "Print the result as JSON.")
+    var json = false
+
     func run() throws {
         let backup = try LabelBackup(contentsOf: from)
         let file = try ImageFile(path: image, mode: .readWrite)
@@ -149,7 +152,17 @@ struct Restore: ParsableCommand {
         guard let entry = candidates.first ?? (backup.entries.count == 1 ? backup.entries[0] : nil) else {
             throw ValidationError("\(from) holds no labels of \(image) (it has: \(backup.entries.map(\.path).joined(separator: ", ")))")
         }
-        switch try LabelBackup.restore(entry, into: file) {
+        let outcome = try LabelBackup.restore(entry, into: file)
+        if json {
+            let restored: UInt64
+            if case .restored(let n) = outcome { restored = UInt64(n) } else { restored = 0 }
+            print(JSONValue.object([
+                ("image", .string(image)), ("backup", .string(from)), ("labelsRestored", .uint(restored)),
+                ("alreadyOriginal", .bool(outcome == .alreadyOriginal)),
+            ]).rendered())
+            return
+        }
+        switch outcome {
         case .restored(let n): print("\(image): restored \(n) labels from \(from); read back and verified")
         case .alreadyOriginal: print("\(image): already holds the saved labels; nothing written")
         }
@@ -167,15 +180,33 @@ struct RepairChecksums: ParsableCommand {
     @Flag(name: .customLong("dry-run"), help: "Report what would be repaired; write nothing.")
     var dryRun = false
 
+    @Flag(help: "Print one JSON object with every label's outcome instead of text.")
+    var json = false
+
     func run() throws {
         let (path, selector) = try options.region.resolve(options.image)
         let file = try ImageFile(path: path, mode: dryRun ? .readOnly : .readWrite)
         var repaired = 0
+        var outcomes: [JSONValue] = []
         for region in try file.findVdevs(selector).regions {
             for outcome in try ChecksumRepair.run(image: file, region: region, dryRun: dryRun) {
-                print("\(path): label \(outcome.label) at byte \(outcome.offset): \(outcome.reason)")
+                if json {
+                    outcomes.append(.object([
+                        ("region", region.name.map(JSONValue.string) ?? .null), ("label", .uint(UInt64(outcome.label))),
+                        ("offset", .uint(outcome.offset)), ("repaired", .bool(outcome.repaired)),
+                        ("reason", .string(outcome.reason)),
+                    ]))
+                } else {
+                    print("\(path): label \(outcome.label) at byte \(outcome.offset): \(outcome.reason)")
+                }
                 if outcome.repaired { repaired += 1 }
             }
+        }
+        if json {
+            print(JSONValue.object([
+                ("image", .string(path)), ("dryRun", .bool(dryRun)), ("repaired", .uint(UInt64(repaired))),
+                ("labels", .array(outcomes)),
+            ]).rendered())
         }
         if !dryRun && repaired == 0 { throw ExitCode(1) }
     }
@@ -185,7 +216,22 @@ struct Targets: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "List the EC2 boot targets, what each sets in the labels, and why.")
 
+    @Flag(help: "Print the targets as a JSON array.")
+    var json = false
+
     func run() {
-        print(BootTarget.catalog(), terminator: "")
+        guard json else {
+            print(BootTarget.catalog(), terminator: "")
+            return
+        }
+        let strings = { (list: [String]) in JSONValue.array(list.map(JSONValue.string)) }
+        print(JSONValue.array(BootTarget.allCases.map { target in
+            let info = target.info
+            return .object([
+                ("name", .string(target.rawValue)), ("summary", .string(info.summary)), ("sets", strings(info.sets)),
+                ("reasons", strings(info.reasons)), ("sources", strings(info.sources)),
+                ("defaultDevice", target.defaultDevice.map { .string("\($0)") } ?? .null),
+            ])
+        }).rendered())
     }
 }

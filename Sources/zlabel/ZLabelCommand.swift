@@ -39,8 +39,11 @@ struct ZLabelCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "zlabel",
         abstract: "Read, verify and rewrite ZFS vdev labels in disk images and devices; publish images to EC2.",
-        version: "0.1.0",
-        subcommands: [Inspect.self, Verify.self, SetLabels.self, Restore.self, RepairChecksums.self, Targets.self, BootViewCommand.self, DoctorCommand.self, EC2Forward.self]
+        version: LibraryVersion.current,
+        subcommands: [
+            Inspect.self, Verify.self, Expect.self, SetLabels.self, Restore.self, RepairChecksums.self, Targets.self,
+            BootViewCommand.self, DoctorCommand.self, EC2Forward.self,
+        ]
     )
 }
 

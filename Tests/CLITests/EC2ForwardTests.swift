@@ -19,7 +19,7 @@ struct EC2ForwardTests {
         #expect(bad.stderrText.contains("Missing expected argument '<image>'"), "\(bad)")
     }
 
-    @Test("the label executable links no HTTP, TLS or XML library")
+    @Test("the label executable links no HTTP, TLS or XML library, nor Foundation's ICU")
     func labelExecutableIsLean() throws {
         let exe = try ZLabelCLI.executable()
         let symbols = try Run.run("nm", ["--defined-only", exe.path], timeout: 120)
@@ -29,6 +29,8 @@ struct EC2ForwardTests {
         }
         let libraries = try Run.run("ldd", [exe.path], timeout: 60)
         #expect(!libraries.stdoutText.contains("libxml2") && !libraries.stdoutText.contains("libcurl"), "\(libraries)")
+        // FoundationEssentials only: the full Foundation brings ICU, several MB of start-up memory.
+        #expect(!libraries.stdoutText.contains("libFoundation.so") && !libraries.stdoutText.contains("ICU"), "\(libraries)")
     }
 
     @Test("a missing zlabel-ec2 is named, with how to build it")

@@ -1,0 +1,10 @@
+#!/bin/bash
+# Build the DocC documentation of every label-side library module with warnings as errors, so a broken
+# symbol link or an unresolvable doc comment reference fails CI.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+targets=(NVList ZFSChecksum ZFSLabel DiskPartitions BootTargets ZFSImage ZFSMOS ZLabel)
+args=()
+for target in "${targets[@]}"; do args+=(--target "$target"); done
+swift package generate-documentation "${args[@]}" --warnings-as-errors
+echo "docs: ${#targets[@]} modules built without warnings"

@@ -1,0 +1,35 @@
+#!/bin/bash
+# Generate zlabel's man page and its bash, zsh and fish completion scripts from the command definitions, with
+# swift-argument-parser's own tools (the generate-manual plugin and --generate-completion-script).
+#
+#   scripts/cli-docs.sh OUTDIR [debug|release]
+#
+# Writes OUTDIR/zlabel.1, OUTDIR/zlabel.bash, OUTDIR/_zlabel (zsh) and OUTDIR/zlabel.fish, and prints the
+# path of the zlabel binary it used. scripts/install.sh installs them; .ci/checks.d/40-cli-docs.sh checks them.
+set -euo pipefail
+out=${1:?usage: scripts/cli-docs.sh OUTDIR [debug|release]}
+configuration=${2:-debug}
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+
+swift build -c "$configuration" --product zlabel >&2
+bin="$(swift build -c "$configuration" --show-bin-path)/zlabel"
+
+# The plugin builds the package's products in the given configuration (already built above) and writes the
+# page into its work directory under .build/plugins.
+plugin_log=$(mktemp)
+stamp=$(mktemp)
+trap 'rm -f "$plugin_log" "$stamp"' EXIT
+swift package plugin generate-manual --configuration "$configuration" > "$plugin_log" 2>&1 || {
+  cat "$plugin_log" >&2
+  exit 1
+}
+page=$(find .build/plugins -path '*GenerateManual*' -name zlabel.1 -newer "$stamp" -print -quit)
+[ -n "$page" ] || { cat "$plugin_log" >&2; echo "cli-docs: the plugin wrote no zlabel.1" >&2; exit 1; }
+cp "$page" "$out/zlabel.1"
+
+"$bin" --generate-completion-script bash > "$out/zlabel.bash"
+"$bin" --generate-completion-script zsh > "$out/_zlabel"
+"$bin" --generate-completion-script fish > "$out/zlabel.fish"
+echo "$bin"

@@ -1,0 +1,27 @@
+#!/bin/bash
+# Build zlabel in release mode and install it with its man page and shell completions:
+#
+#   scripts/install.sh [PREFIX]        (default PREFIX: /usr/local; DESTDIR is honoured for packaging;
+#                                       CONFIGURATION=debug installs a debug build)
+#
+#   PREFIX/bin/zlabel
+#   PREFIX/share/man/man1/zlabel.1
+#   PREFIX/share/bash-completion/completions/zlabel
+#   PREFIX/share/zsh/site-functions/_zlabel
+#   PREFIX/share/fish/vendor_completions.d/zlabel.fish
+set -euo pipefail
+prefix=${1:-/usr/local}
+root="${DESTDIR:-}$prefix"
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+bin=$(bash "$here/cli-docs.sh" "$work" "${CONFIGURATION:-release}")
+install -d "$root/bin" "$root/share/man/man1" "$root/share/bash-completion/completions" \
+  "$root/share/zsh/site-functions" "$root/share/fish/vendor_completions.d"
+install -m 0755 "$bin" "$root/bin/zlabel"
+install -m 0644 "$work/zlabel.1" "$root/share/man/man1/zlabel.1"
+install -m 0644 "$work/zlabel.bash" "$root/share/bash-completion/completions/zlabel"
+install -m 0644 "$work/_zlabel" "$root/share/zsh/site-functions/_zlabel"
+install -m 0644 "$work/zlabel.fish" "$root/share/fish/vendor_completions.d/zlabel.fish"
+echo "installed zlabel $("$root/bin/zlabel" --version) in $root"
