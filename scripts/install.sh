@@ -4,8 +4,8 @@
 #   scripts/install.sh [PREFIX]        (default PREFIX: /usr/local; DESTDIR is honoured for packaging;
 #                                       CONFIGURATION=debug installs a debug build)
 #
-#   PREFIX/bin/zlabel
-#   PREFIX/share/man/man1/zlabel.1
+#   PREFIX/bin/zlabel, PREFIX/bin/zlabel-ec2 (the EC2 commands, which `zlabel ec2` runs)
+#   PREFIX/share/man/man1/zlabel.1, PREFIX/share/man/man1/zlabel-ec2.1
 #   PREFIX/share/bash-completion/completions/zlabel
 #   PREFIX/share/zsh/site-functions/_zlabel
 #   PREFIX/share/fish/vendor_completions.d/zlabel.fish
@@ -20,7 +20,9 @@ bin=$(bash "$here/cli-docs.sh" "$work" "${CONFIGURATION:-release}")
 install -d "$root/bin" "$root/share/man/man1" "$root/share/bash-completion/completions" \
   "$root/share/zsh/site-functions" "$root/share/fish/vendor_completions.d"
 install -m 0755 "$bin" "$root/bin/zlabel"
+install -m 0755 "$(dirname "$bin")/zlabel-ec2" "$root/bin/zlabel-ec2"
 install -m 0644 "$work/zlabel.1" "$root/share/man/man1/zlabel.1"
+install -m 0644 "$work/zlabel-ec2.1" "$root/share/man/man1/zlabel-ec2.1"
 install -m 0644 "$work/zlabel.bash" "$root/share/bash-completion/completions/zlabel"
 install -m 0644 "$work/_zlabel" "$root/share/zsh/site-functions/_zlabel"
 install -m 0644 "$work/zlabel.fish" "$root/share/fish/vendor_completions.d/zlabel.fish"

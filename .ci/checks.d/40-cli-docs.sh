@@ -57,5 +57,19 @@ for command in "${commands[@]}"; do
     grep -qw -- "$leaf" "$out/$script" || fail "$script does not complete '$command'"
   done
 done
+# zlabel-ec2's own page (zlabel ec2 runs it) lists each of its commands.
+mapfile -t ec2_commands < <("$(dirname "$bin")/zlabel-ec2" --experimental-dump-help | python3 -c '
+import json, sys
+for sub in json.load(sys.stdin)["command"].get("subcommands", []):
+    if sub["commandName"] != "help":
+        print(sub["commandName"])
+')
+[ "${#ec2_commands[@]}" -gt 0 ] || fail "zlabel-ec2 reports no subcommands"
+if command -v man > /dev/null; then
+  man -l "$out/zlabel-ec2.1" > /dev/null 2> "$out/man-ec2.err" || fail "man cannot render zlabel-ec2.1: $(cat "$out/man-ec2.err")"
+fi
+for command in "${ec2_commands[@]}"; do
+  grep -qx -- ".It Em ${command}" "$out/zlabel-ec2.1" || fail "zlabel-ec2.1 has no entry for 'zlabel ec2 $command'"
+done
 [ $failed = 0 ] || exit 1
-echo "cli-docs: man page and 3 completion scripts list all ${#commands[@]} subcommands"
+echo "cli-docs: man page and 3 completion scripts list all ${#commands[@]} subcommands; zlabel-ec2.1 lists its ${#ec2_commands[@]}"

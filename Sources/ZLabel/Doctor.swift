@@ -151,7 +151,7 @@ extension Diagnosis {
     ///   - images: each image, its name for messages (its path) and the selector that picks its vdev.
     ///   - target: the EC2 boot target to check the boot disk against, or `nil` for labels against MOS only.
     ///   - device: with a target, the root device name the AMI registers (the target's default when `nil`).
-    /// - Throws: ``ImageError`` or ``PartitionTableError`` when an image cannot be read, ``BootTargetError``
+    /// - Throws: `ImageError` or `PartitionTableError` when an image cannot be read, `BootTargetError`
     ///   for a device name the target cannot use or a boot disk in a partition without a minor node. A MOS that
     ///   cannot be read is a finding, not an error.
     public init(
@@ -242,7 +242,10 @@ extension Diagnosis {
 
     /// Opens each path read-only and diagnoses the pool in them.
     ///
-    /// - Parameter paths: each image path with its region selector, the boot disk first.
+    /// - Parameters:
+    ///   - paths: each image path with its region selector, the boot disk first.
+    ///   - target: the EC2 boot target to check the boot disk against, or `nil` for labels against MOS only.
+    ///   - device: with a target, the root device name the AMI registers (the target's default when `nil`).
     public init(paths: [(path: String, selector: RegionSelector?)], target: BootTarget? = nil,
                 device: XenDeviceName? = nil) throws {
         var images: [(storage: any ImageStorage, name: String, selector: RegionSelector?)] = []
