@@ -13,6 +13,7 @@
 //   AWSCore, EBSUpload  SigV4, AWS configuration, HTTP, EBS direct upload (product ZLabelEC2)
 //   EC2AMI          RegisterImage, DescribeImages, CopyImage, launch permissions; waits (product ZLabelEC2)
 //   EC2Publish      image -> edited labels -> snapshot -> AMI, the one place where both sides meet
+//   CLISupport      what both executables share: running the command, errors to exit statuses
 //   zlabel          the command line for labels; holds no logic and links no HTTP
 //   zlabel-ec2      the EC2 commands, run by `zlabel ec2 …`
 import PackageDescription
@@ -90,15 +91,20 @@ let package = Package(
         ),
 
         // MARK: command line
+        .target(
+            name: "CLISupport",
+            dependencies: ["ZLabel", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "zlabel",
-            dependencies: ["ZLabel", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["ZLabel", "CLISupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict
         ),
         .executableTarget(
             name: "zlabel-ec2",
             dependencies: [
-                "ZLabel", "AWSCore", "EBSUpload", "EC2AMI", "EC2Publish",
+                "ZLabel", "CLISupport", "AWSCore", "EBSUpload", "EC2AMI", "EC2Publish",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict

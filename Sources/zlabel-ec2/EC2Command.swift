@@ -1,15 +1,10 @@
 import AWSCore
 import ArgumentParser
+import CLISupport
 import EC2AMI
 import EC2Publish
 import Foundation
 import ZLabel
-
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Darwin)
-    import Darwin
-#endif
 
 /// `zlabel-ec2`, run as `zlabel ec2 …`: the EC2 side (upload an image into an EBS snapshot, register an AMI).
 ///
@@ -25,20 +20,7 @@ struct EC2Command: AsyncParsableCommand {
 
     /// Runs the command. Errors with a place in README.md's exit-code table end the process with one line on
     /// stderr and that status; anything else goes to the argument parser's handling.
-    static func main() async {
-        do {
-            var command = try parseAsRoot()
-            if var asyncCommand = command as? any AsyncParsableCommand {
-                try await asyncCommand.run()
-            } else {
-                try command.run()
-            }
-        } catch {
-            guard let status = exitStatus(for: error) else { exit(withError: error) }
-            printError("zlabel: \(error is LabelEditError ? "refused, nothing written or sent: " : "")\(error)")
-            terminate(status)
-        }
-    }
+    static func main() async { await runCommandLine(Self.self, exitStatus: exitStatus(for:)) }
 }
 
 /// The label side's statuses, and for the EC2 side: a publish refused before uploading is 3 (like a refused
@@ -51,20 +33,6 @@ func exitStatus(for error: any Error) -> Int32? {
         if case .invalidRequest = e { CommandExitStatus.usage } else { nil }
     default: CommandExitStatus.forLabelError(error)
     }
-}
-
-/// Writes a line to standard error.
-func printError(_ line: String) {
-    FileHandle.standardError.write(Data((line + "\n").utf8))
-}
-
-/// Ends the process with `status` (the C library's exit; `exit` alone names ParsableCommand's method here).
-private func terminate(_ status: Int32) -> Never {
-    #if canImport(Glibc)
-        Glibc.exit(status)
-    #else
-        Darwin.exit(status)
-    #endif
 }
 
 /// Where AWS settings come from; shared by every `zlabel ec2` subcommand.

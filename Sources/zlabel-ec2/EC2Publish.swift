@@ -1,5 +1,6 @@
 import AWSCore
 import ArgumentParser
+import CLISupport
 import EBSUpload
 import EC2AMI
 import EC2Publish

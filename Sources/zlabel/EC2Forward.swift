@@ -1,4 +1,5 @@
 import ArgumentParser
+import CLISupport
 
 #if canImport(Glibc)
     import Glibc

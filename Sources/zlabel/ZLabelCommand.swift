@@ -1,18 +1,5 @@
 import ArgumentParser
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Darwin)
-    import Darwin
-#endif
-
-/// Ends the process with `status` (the C library's exit; `exit` alone names ParsableCommand's method here).
-private func terminate(_ status: Int32) -> Never {
-    #if canImport(Glibc)
-        Glibc.exit(status)
-    #else
-        Darwin.exit(status)
-    #endif
-}
+import CLISupport
 import ZLabel
 
 /// The `zlabel` command line. Each subcommand validates its input, calls one library function and prints
@@ -21,20 +8,7 @@ import ZLabel
 struct ZLabelCommand: AsyncParsableCommand {
     /// Runs the command. The library's errors end the process with one line on stderr and the status of
     /// the table in README.md ("Exit codes"); anything else goes to the argument parser's handling.
-    static func main() async {
-        do {
-            var command = try parseAsRoot()
-            if var asyncCommand = command as? any AsyncParsableCommand {
-                try await asyncCommand.run()
-            } else {
-                try command.run()
-            }
-        } catch {
-            guard let status = exitStatus(for: error) else { exit(withError: error) }
-            printError("zlabel: \(error is LabelEditError ? "refused, nothing written: " : "")\(error)")
-            terminate(status)
-        }
-    }
+    static func main() async { await runCommandLine(Self.self, exitStatus: exitStatus(for:)) }
 
     static let configuration = CommandConfiguration(
         commandName: "zlabel",
