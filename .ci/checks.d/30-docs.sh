@@ -1,9 +1,9 @@
 #!/bin/bash
-# Build the DocC documentation of every label-side library module with warnings as errors, so a broken
-# symbol link or an unresolvable doc comment reference fails CI.
+# Build the DocC documentation of every library module (the label side, and the ZLabelEC2 product's) with
+# warnings as errors, so a broken symbol link or an unresolvable doc comment reference fails CI.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
-targets=(NVList ZFSChecksum ZFSLabel DiskPartitions BootTargets ZFSImage ZFSMOS ZLabel)
+targets=(NVList ZFSChecksum ZFSLabel DiskPartitions BootTargets ZFSImage ZFSMOS ZLabel AWSCore EBSUpload EC2AMI EC2Publish)
 args=()
 for target in "${targets[@]}"; do args+=(--target "$target"); done
 swift package generate-documentation "${args[@]}" --warnings-as-errors

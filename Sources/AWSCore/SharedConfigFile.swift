@@ -30,7 +30,9 @@ public struct SharedConfigFile: Sendable, Equatable {
 
     /// Parses file text.
     ///
-    /// - Parameter path: used in error messages only.
+    /// - Parameters:
+    ///   - text: the file's contents.
+    ///   - path: used in error messages only.
     /// - Throws: ``AWSConfigurationError`` naming the file and line of a line that is neither a section, a
     ///   key, a comment nor a continuation.
     public init(parsing text: String, path: String) throws(AWSConfigurationError) {

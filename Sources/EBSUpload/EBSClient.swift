@@ -109,8 +109,12 @@ public enum EBSAPI {
     /// signed (`X-Amz-Content-SHA256: UNSIGNED-PAYLOAD`), no Content-Type (as botocore).
     ///
     /// - Parameters:
+    ///   - snapshotID: the pending snapshot.
+    ///   - index: the block index (block size 512 KiB).
+    ///   - data: the block, 512 KiB.
     ///   - checksum: base64 of the body's raw SHA-256.
     ///   - progress: optional 0…100 for `x-amz-Progress`.
+    ///   - client: the EBS client that signs and addresses the request.
     public static func putSnapshotBlock(
         snapshotID: String, index: Int, data: [UInt8], checksum: String, progress: Int? = nil,
         client: AWSServiceClient

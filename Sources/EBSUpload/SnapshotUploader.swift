@@ -154,7 +154,7 @@ public struct SnapshotUploader: Sendable {
     ///   - options: what to create and how.
     ///   - progress: called after each block (from the driver's task; keep it quick).
     /// - Returns: what was done.
-    /// - Throws: ``SnapshotUploadError`` after a snapshot was started, ``AWSConfigurationError``,
+    /// - Throws: ``SnapshotUploadError`` after a snapshot was started, `AWSConfigurationError`,
     ///   ``OverlayError``, ``ManifestError``, ``ImageError`` or a service error before that.
     public func upload(
         image: ImageFile, options: UploadOptions, progress: (@Sendable (UploadProgress) -> Void)? = nil

@@ -26,8 +26,8 @@ public struct AMIClient: Sendable {
     ///   - kernelID: the resolved AKI for a paravirtual image (``KernelChoice/automatic(_:)`` must be resolved
     ///     by the caller, see ``findPVGrubKernel(architecture:variant:)``).
     /// - Returns: the new image id.
-    /// - Throws: ``AMIError/invalidRequest(_:)`` before sending; ``AWSServiceError`` (for example
-    ///   `InvalidAMIName.Duplicate`, `InvalidSnapshot.NotFound`); ``AWSResponseError`` without an imageId.
+    /// - Throws: ``AMIError/invalidRequest(_:)`` before sending; `AWSServiceError` (for example
+    ///   `InvalidAMIName.Duplicate`, `InvalidSnapshot.NotFound`); `AWSResponseError` without an imageId.
     public func registerImage(_ registration: ImageRegistration, kernelID: String?) async throws -> String {
         try registration.validate()
         if registration.virtualization == .paravirtual && kernelID == nil {
@@ -84,6 +84,10 @@ public struct AMIClient: Sendable {
     ///
     /// - Parameters:
     ///   - sourceImageID: the image in `sourceRegion`.
+    ///   - sourceRegion: the region the image is copied from.
+    ///   - name: the copy's name.
+    ///   - description: the copy's description, if any.
+    ///   - tags: tags for the copy.
     ///   - clientToken: makes a retried copy return the first copy instead of a second one (at most 64 ASCII
     ///     characters).
     /// - Returns: the new image id in this region.

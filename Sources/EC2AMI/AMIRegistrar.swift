@@ -87,7 +87,7 @@ public struct AMIRegistrar: Sendable {
 
     /// Runs the request.
     ///
-    /// - Throws: ``AMIError``, ``SnapshotWaitError``, ``AWSServiceError``, ``AWSResponseError`` or a transport
+    /// - Throws: ``AMIError``, `SnapshotWaitError`, `AWSServiceError`, `AWSResponseError` or a transport
     ///   error. Everything made before the failure stays, and running the same request again continues.
     public func run(_ request: AMIRequest) async throws -> AMIResult {
         try request.validate(homeRegion: home.region)

@@ -62,7 +62,7 @@ public struct EC2Image: Sendable, Equatable, Codable {
 
     /// Reads one item.
     ///
-    /// - Throws: ``AWSResponseError`` when imageId or imageState is missing.
+    /// - Throws: `AWSResponseError` when imageId or imageState is missing.
     public init(item: XMLTree) throws(AWSResponseError) {
         guard let id = item.string("imageId"), !id.isEmpty, let state = item.string("imageState") else {
             throw AWSResponseError(operation: "DescribeImages", "an image item without imageId or imageState")

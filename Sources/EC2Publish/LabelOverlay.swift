@@ -44,8 +44,8 @@ extension PlannedLabelEdit {
     ///     be nil for `ec2-nitro`.
     ///   - devid: a devid to set instead of removing it (GRUB 2 passes bootpath only with a devid).
     ///   - removeHostid: also remove the hostid.
-    /// - Throws: ``PublishRefusal`` when the labels are not all valid or the vdev is ambiguous; ``ImageError``,
-    ///   ``PartitionTableError``, ``BootTargetError``, ``LabelEditError`` from the label side.
+    /// - Throws: ``PublishRefusal`` when the labels are not all valid or the vdev is ambiguous; `ImageError`,
+    ///   `PartitionTableError`, `BootTargetError`, `LabelEditError` from the label side.
     public static func plan(
         imagePath: String, selector: RegionSelector? = nil, target: BootTarget, rootDevice: String?,
         devid: String? = nil, removeHostid: Bool = false

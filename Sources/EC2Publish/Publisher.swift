@@ -82,7 +82,7 @@ public struct Publisher: Sendable {
 
     /// The AMI request with what the target and the image decide filled in.
     ///
-    /// - Throws: ``AMIError/invalidRequest(_:)`` when the registration contradicts the target.
+    /// - Throws: `AMIError.invalidRequest` when the registration contradicts the target.
     public static func amiRequest(for request: PublishRequest, edit: PlannedLabelEdit, snapshotID: String) throws(AMIError) -> AMIRequest {
         var ami = request.ami
         let wanted = request.target.virtualization
@@ -105,7 +105,9 @@ public struct Publisher: Sendable {
 
     /// Verifies, plans, uploads with the edited labels overlaid, registers, waits, shares and copies.
     ///
-    /// - Parameter progress: upload progress.
+    /// - Parameters:
+    ///   - request: the image, the target and the AMI to make.
+    ///   - progress: upload progress.
     /// - Throws: ``PublishRefusal`` before anything is sent; the upload's and the registrar's errors after.
     ///   Running the same request again continues from where it stopped.
     public func publish(
