@@ -158,20 +158,22 @@ extension Diagnosis {
         images: [(storage: any ImageStorage, name: String, selector: RegionSelector?)],
         target: BootTarget? = nil, device: XenDeviceName? = nil
     ) throws {
-        var reports: [(name: String, selector: RegionSelector?, report: ImageReport)] = []
-        for image in images {
-            reports.append((image.name, image.selector, try ImageReport(image: image.storage, selector: image.selector)))
-        }
         var findings: [Finding] = []
         var inspection: PoolInspection?
+        var imageReports: [ImageReport]
         do {
-            inspection = try PoolInspection(images: images.map { ($0.storage, $0.selector) })
+            let pool = try PoolInspection(images: images.map { ($0.storage, $0.selector) })
+            inspection = pool
+            imageReports = pool.reports
         } catch {
+            // Read the labels alone: an image that cannot be read throws here; otherwise only the MOS failed.
+            imageReports = try images.map { try ImageReport(image: $0.storage, selector: $0.selector) }
             findings.append(Finding(
                 severity: .warning, kind: .mosUnreadable,
                 message: "the pool's MOS could not be read from the images given, so the labels are not compared "
                     + "with the pool's own config: \(error)"))
         }
+        let reports = zip(images, imageReports).map { (name: $0.name, selector: $0.selector, report: $1) }
         let mosLeaves = inspection.map { Dictionary($0.mos.config.vdevLeaves.map { ($0.guid, $0) }, uniquingKeysWith: { a, _ in a }) }
 
         var leaves: [Leaf] = []
