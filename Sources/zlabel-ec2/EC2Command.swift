@@ -1,6 +1,7 @@
 import AWSCore
 import ArgumentParser
 import CLISupport
+import EBSUpload
 import EC2AMI
 import EC2Publish
 import Foundation
@@ -32,6 +33,39 @@ func exitStatus(for error: any Error) -> Int32? {
     case let e as AMIError:
         if case .invalidRequest = e { CommandExitStatus.usage } else { nil }
     default: CommandExitStatus.forLabelError(error)
+    }
+}
+
+/// How an upload runs; shared by `upload` and `publish`.
+struct UploadRunOptions: ParsableArguments {
+    @Option(help: "Blocks uploaded concurrently.")
+    var workers = 16
+
+    @Option(help: "Directory for resume journals, block manifests and publish state (default: $XDG_STATE_HOME/zlabel).")
+    var stateDir: String?
+
+    @Flag(help: "No progress line, even on a terminal.")
+    var noProgress = false
+
+    @Option(help: "Seconds allowed for one HTTP attempt.")
+    var attemptTimeout = 30.0
+
+    @Option(help: "Attempts per request before giving up.")
+    var maxAttempts = 10
+
+    func validate() throws {
+        if !(1...1024).contains(workers) { throw ValidationError("--workers must be 1 to 1024") }
+        if attemptTimeout <= 0 { throw ValidationError("--attempt-timeout must be positive") }
+        if maxAttempts < 1 { throw ValidationError("--max-attempts must be at least 1") }
+    }
+
+    /// Upload options with the state directory, the worker count and the retry limits set from these.
+    var uploadOptions: UploadOptions {
+        var options = UploadOptions(stateDirectory: stateDir ?? UploadOptions.defaultStateDirectory())
+        options.workers = workers
+        options.policy.attemptTimeout = .milliseconds(Int(attemptTimeout * 1000))
+        options.policy.maxAttempts = maxAttempts
+        return options
     }
 }
 

@@ -40,26 +40,7 @@ struct EC2PublishCommand: AsyncParsableCommand {
 
     @OptionGroup var ami: AMIOptions
 
-    @Option(help: "Blocks uploaded concurrently.")
-    var workers = 16
-
-    @Option(help: "Directory for resume journals, block manifests and publish state (default: $XDG_STATE_HOME/zlabel).")
-    var stateDir: String?
-
-    @Flag(help: "No progress line, even on a terminal.")
-    var noProgress = false
-
-    @Option(help: "Seconds allowed for one HTTP attempt.")
-    var attemptTimeout = 30.0
-
-    @Option(help: "Attempts per request before giving up.")
-    var maxAttempts = 10
-
-    func validate() throws {
-        if !(1...1024).contains(workers) { throw ValidationError("--workers must be 1 to 1024") }
-        if attemptTimeout <= 0 { throw ValidationError("--attempt-timeout must be positive") }
-        if maxAttempts < 1 { throw ValidationError("--max-attempts must be at least 1") }
-    }
+    @OptionGroup var transfer: UploadRunOptions
 
     func run() async throws {
         let bootTarget = try BootTarget(named: target)
@@ -69,10 +50,7 @@ struct EC2PublishCommand: AsyncParsableCommand {
         // The variant is decided from the image by the publisher; hd00 is a placeholder.
         var amiRequest = try ami.request(snapshotID: "snap-00000000", pvGrub: .hd00)
         if bootTarget == .ec2Nitro && !ami.ena { amiRequest.registration.enaSupport = true }
-        var upload = UploadOptions(stateDirectory: stateDir ?? UploadOptions.defaultStateDirectory())
-        upload.workers = workers
-        upload.policy.attemptTimeout = .milliseconds(Int(attemptTimeout * 1000))
-        upload.policy.maxAttempts = maxAttempts
+        let upload = transfer.uploadOptions
         var request = PublishRequest(imagePath: image, target: bootTarget, ami: amiRequest, upload: upload)
         request.selector = partition.map { RegionSelector.named($0) }
         request.removeHostid = removeHostid
@@ -81,10 +59,10 @@ struct EC2PublishCommand: AsyncParsableCommand {
         let publishRequest = request
         let edit = try Publisher.planLabels(publishRequest)
         for note in edit.notes { printError("target: \(note)") }
-        let console = EC2Console(verbose: aws.verbose, progress: !noProgress && !ami.json && EC2Console.stderrIsTerminal)
+        let console = EC2Console(verbose: aws.verbose, progress: !transfer.noProgress && !ami.json && EC2Console.stderrIsTerminal)
         let log = console.log
         let policy = upload.policy
-        let result = try await EC2Setup.withRegistrar(aws: aws, log: log, policy: policy, connections: workers + 2) {
+        let result = try await EC2Setup.withRegistrar(aws: aws, log: log, policy: policy, connections: transfer.workers + 2) {
             session, registrar in
             let uploader = SnapshotUploader(
                 ebs: EBSClient(client: try session.client(for: .ebs)), ec2: registrar.home.ec2, log: log)

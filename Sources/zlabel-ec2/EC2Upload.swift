@@ -21,6 +21,8 @@ struct EC2Upload: AsyncParsableCommand {
 
     @OptionGroup var aws: EC2AWSOptions
 
+    @OptionGroup var transfer: UploadRunOptions
+
     @Option(help: "Snapshot description (default: the image file name).")
     var description: String?
 
@@ -29,9 +31,6 @@ struct EC2Upload: AsyncParsableCommand {
 
     @Option(help: "Volume size in GiB (default: the image size rounded up to whole GiB).")
     var volumeSize: Int?
-
-    @Option(help: "Blocks uploaded concurrently.")
-    var workers = 16
 
     @Option(help: "Parent snapshot for an incremental upload: only blocks that differ are sent.")
     var parentSnapshot: String?
@@ -45,14 +44,8 @@ struct EC2Upload: AsyncParsableCommand {
     @Flag(help: "Wait until EC2 reports the snapshot completed.")
     var wait = false
 
-    @Flag(help: "No progress line, even on a terminal.")
-    var noProgress = false
-
     @Flag(help: "Print a JSON result object instead of the snapshot id.")
     var json = false
-
-    @Option(help: "Directory for resume journals and block manifests (default: $XDG_STATE_HOME/zlabel).")
-    var stateDir: String?
 
     @Flag(help: "Start a new snapshot even if an interrupted upload of this image could be continued.")
     var noResume = false
@@ -60,50 +53,38 @@ struct EC2Upload: AsyncParsableCommand {
     @Option(help: "Minutes after which AWS cancels a snapshot that was not completed (10-4320).")
     var snapshotTimeout = 60
 
-    @Option(help: "Seconds allowed for one HTTP attempt.")
-    var attemptTimeout = 30.0
-
-    @Option(help: "Attempts per request before giving up.")
-    var maxAttempts = 10
-
     func validate() throws {
         for t in tags where !t.contains("=") || t.hasPrefix("=") {
             throw ValidationError("--tag takes KEY=VALUE, got \"\(t)\"")
         }
         if let v = volumeSize, !(1...65536).contains(v) { throw ValidationError("--volume-size must be 1 to 65536") }
-        if !(1...1024).contains(workers) { throw ValidationError("--workers must be 1 to 1024") }
         if !(10...4320).contains(snapshotTimeout) { throw ValidationError("--snapshot-timeout must be 10 to 4320") }
-        if attemptTimeout <= 0 { throw ValidationError("--attempt-timeout must be positive") }
-        if maxAttempts < 1 { throw ValidationError("--max-attempts must be at least 1") }
         if (encrypted || kmsKeyId != nil) && parentSnapshot != nil {
             throw ValidationError("--encrypted/--kms-key-id cannot be combined with --parent-snapshot")
         }
     }
 
     func run() async throws {
-        let console = EC2Console(verbose: aws.verbose, progress: !noProgress && !json && EC2Console.stderrIsTerminal)
+        let console = EC2Console(verbose: aws.verbose, progress: !transfer.noProgress && !json && EC2Console.stderrIsTerminal)
         let log = console.log
-        var options = UploadOptions(stateDirectory: stateDir ?? UploadOptions.defaultStateDirectory())
+        var options = transfer.uploadOptions
         options.description = description ?? URL(fileURLWithPath: image).lastPathComponent
         options.tags = tags.map { t in
             let eq = t.firstIndex(of: "=")!
             return SnapshotTag(key: String(t[..<eq]), value: String(t[t.index(after: eq)...]))
         }
         options.volumeSizeGiB = volumeSize
-        options.workers = workers
         options.parentSnapshotID = parentSnapshot
         options.encrypted = encrypted
         options.kmsKeyARN = kmsKeyId
         options.wait = wait
         options.resume = !noResume
         options.timeoutMinutes = snapshotTimeout
-        options.policy.attemptTimeout = .milliseconds(Int(attemptTimeout * 1000))
-        options.policy.maxAttempts = maxAttempts
 
         let file = try ImageFile(path: image)
         let configuration = try AWSConfiguration(environment: .process, options: aws.clientOptions)
         let transportConfig = AsyncHTTPTransport.Configuration(
-            maxConnectionsPerHost: workers + 2, readTimeout: options.policy.attemptTimeout)
+            maxConnectionsPerHost: transfer.workers + 2, readTimeout: options.policy.attemptTimeout)
         let result = try await AsyncHTTPTransport.withTransport(configuration: transportConfig) { transport in
             let session = try await AWSSession(configuration: configuration, transport: transport, log: log)
             if aws.verbose {
