@@ -79,7 +79,8 @@ public struct UploadResult: Sendable, Codable, Equatable {
     public var volumeSizeGiB: Int
     /// State after CompleteSnapshot (or after waiting): `pending` or `completed`.
     public var state: String
-    /// True when an interrupted upload was continued.
+    /// True when an interrupted upload was continued, or when an earlier run had already uploaded the same image
+    /// with the same options and its snapshot was named again (then nothing was sent).
     public var resumed: Bool
     /// Why an interrupted upload could not be continued, when one was found and dropped.
     public var resumeRefusedReason: String?
@@ -234,7 +235,13 @@ public struct SnapshotUploader: Sendable {
         var resumeRefused: String?
         var resume = false
         var completedRemotely = false
-        if options.resume, let old = UploadJournal.existingHeader(directory: uploadsDir, key: key) {
+        if options.resume, let old = UploadJournal.existingHeader(directory: uploadsDir, key: key), old.state == "done" {
+            let (earlier, why) = try await earlierUpload(
+                old, fresh: freshHeader, name: name, options: options, blocksConsidered: total,
+                imageDataBytes: reader.dataBytes, manifestDirectory: manifestDir, started: t0)
+            if let earlier { return earlier }
+            resumeRefused = why
+        } else if options.resume, let old = UploadJournal.existingHeader(directory: uploadsDir, key: key) {
             let slots = uploadsDir + "/\(key).blocks"
             let last = (try? FileManager.default.attributesOfItem(atPath: slots)[.modificationDate] as? Date) ?? nil
             if let why = Self.resumeRefusal(old: old, new: freshHeader, lastActivity: last, now: Date()) {
@@ -387,7 +394,7 @@ public struct SnapshotUploader: Sendable {
             journal: journal)
         let manifestPath = BlockManifest.path(directory: manifestDir, snapshotID: snapshotID)
         try manifest.write(to: manifestPath)
-        journal.remove()
+        try journal.finish(changedBlocksCount: changedBlocks)
 
         return UploadResult(
             snapshotID: snapshotID, volumeSizeGiB: volume, state: state, resumed: resume,
@@ -396,8 +403,49 @@ public struct SnapshotUploader: Sendable {
             unchangedBlocksSkipped: counts.skippedUnchanged, blocksFromEarlierRun: counts.alreadyUploaded,
             changedBlocksCount: changedBlocks, bytesUploaded: bytesUploaded, bytesRead: bytesRead,
             imageDataBytes: reader.dataBytes, retries: counts.retries,
-            seconds: Double((clock.now - t0).components.attoseconds) / 1e18 + Double((clock.now - t0).components.seconds),
-            manifestPath: manifestPath)
+            seconds: Self.seconds(clock.now - t0), manifestPath: manifestPath)
+    }
+
+    /// What an earlier, finished upload of the same image with the same options left, when its snapshot can still
+    /// be used. Running the same command twice then names one snapshot, even when the first run was killed after
+    /// CompleteSnapshot but before it printed the id. Without a result a new upload is needed; `refusal` then says
+    /// why, when the earlier snapshot is gone (not when the image or the options changed, the usual case).
+    func earlierUpload(
+        _ old: UploadJournalHeader, fresh: UploadJournalHeader, name: String, options: UploadOptions,
+        blocksConsidered: UInt64, imageDataBytes: UInt64, manifestDirectory: String, started: ContinuousClock.Instant
+    ) async throws -> (result: UploadResult?, refusal: String?) {
+        guard let id = old.snapshotID else { return (nil, nil) }
+        if let why = Self.resumeRefusal(old: old, new: fresh, lastActivity: nil, now: Date()) {
+            log.debug("not reusing \(id) of an earlier upload of \(name): \(why)")
+            return (nil, nil)
+        }
+        let (why, remoteState) = await remoteCheck(id, old)
+        if let why {
+            log.warning("an earlier run uploaded \(name) into \(id), but \(why); uploading again")
+            return (nil, why)
+        }
+        log.info(
+            "\(name) was already uploaded into \(id) by an earlier run with the same image and options; "
+                + "nothing to send (--no-resume starts a new snapshot)")
+        var state = remoteState ?? "completed"
+        if options.wait, let ec2 {
+            state = try await ec2.waitForSnapshot(id: id, interval: options.waitInterval, timeout: options.waitTimeout)
+                .state
+        }
+        let manifestPath = BlockManifest.path(directory: manifestDirectory, snapshotID: id)
+        let changed = old.changedBlocksCount ?? 0
+        let result = UploadResult(
+            snapshotID: id, volumeSizeGiB: old.volumeSizeGiB, state: state, resumed: true, resumeRefusedReason: nil,
+            blocksConsidered: blocksConsidered, blocksUploaded: 0, zeroBlocksUploaded: 0, zeroBlocksSkipped: 0,
+            unchangedBlocksSkipped: 0, blocksFromEarlierRun: changed, changedBlocksCount: changed, bytesUploaded: 0,
+            bytesRead: 0, imageDataBytes: imageDataBytes, retries: 0,
+            seconds: Self.seconds(ContinuousClock.now - started),
+            manifestPath: FileManager.default.fileExists(atPath: manifestPath) ? manifestPath : nil)
+        return (result, nil)
+    }
+
+    static func seconds(_ d: Duration) -> Double {
+        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
     }
 
     /// Why an interrupted upload cannot be continued, judged from the journal alone; nil when it can.
@@ -439,7 +487,7 @@ public struct SnapshotUploader: Sendable {
             }
             switch s.state {
             case "pending": return (nil, s.state)
-            case "completed" where old.state == "completing": return (nil, s.state)
+            case "completed" where old.state == "completing" || old.state == "done": return (nil, s.state)
             case "completed": return ("\(id) is already completed, so it cannot take more blocks", s.state)
             default: return ("\(id) is in state \(s.state)" + (s.stateMessage.map { ": \($0)" } ?? ""), s.state)
             }

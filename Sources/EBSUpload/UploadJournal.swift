@@ -1,8 +1,11 @@
 // The resume journal of one upload: a small JSON header and a slot file.
 //
 //   STATE/uploads/KEY.json    header: image identity, overlay and options digests, client token, snapshot
-//                             id, state (starting → uploading → completing → completed). Replaced atomically
-//                             (write to a temporary name, then rename).
+//                             id, state (starting → uploading → completing → completed → done). Replaced
+//                             atomically (write to a temporary name, then rename). It outlives the upload: in
+//                             state `done` it records which snapshot holds this image, so that running the same
+//                             command again (say, after a kill between the upload's end and its output) names
+//                             that snapshot instead of uploading a second copy.
 //   STATE/uploads/KEY.blocks  one 64-byte slot per volume block, written with pwrite as each
 //                             PutSnapshotBlock succeeds:
 //                               0       state: 0 = not written, 1 = data block, 2 = zero block (sent to clear a
@@ -10,7 +13,8 @@
 //                               8..<16  XXH3-64 of the block, little-endian
 //                               16..<48 raw SHA-256 of the block
 //                             The file is sparse: untouched slots cost no space, and reading skips them with
-//                             SEEK_DATA. Its mtime is the time of the last successful block.
+//                             SEEK_DATA. Its mtime is the time of the last successful block. It is deleted
+//                             once the block manifest is written and the header says `done`.
 //
 // A slot is written only after AWS acknowledged the block, so a kill at any point loses at most the blocks in
 // flight, which the rerun sends again (PutSnapshotBlock is idempotent for identical data). The aggregate
@@ -49,8 +53,10 @@ public struct UploadJournalHeader: Codable, Sendable, Equatable {
     public var snapshotStartedAt: Double?
     /// StartSnapshot's Timeout in minutes.
     public var timeoutMinutes: Int
-    /// `starting`, `uploading`, `completing`, `completed`.
+    /// `starting`, `uploading`, `completing`, `completed`, `done` (the manifest is written and the slots are gone).
     public var state: String
+    /// ChangedBlocksCount sent with CompleteSnapshot; set in state `done`.
+    public var changedBlocksCount: Int?
 
     /// Creates a header.
     public init(
@@ -243,6 +249,18 @@ public final class UploadJournal: @unchecked Sendable {
         var st = stat()
         guard fstat(fd, &st) == 0 else { return Date() }
         return Date(timeIntervalSince1970: Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9)
+    }
+
+    /// Marks the upload done: the header stays, in state `done` with `changedBlocksCount`, and the slot file goes.
+    /// Called once the block manifest holds what the slots held.
+    public func finish(changedBlocksCount: Int) throws {
+        try update {
+            $0.state = "done"
+            $0.changedBlocksCount = changedBlocksCount
+        }
+        close(fd)
+        fd = -1
+        unlink(slotsPath)
     }
 
     /// Deletes both files.

@@ -12,7 +12,8 @@ struct EC2Upload: AsyncParsableCommand {
             Prints the snapshot id alone on standard output (or a JSON object with --json); everything else \
             goes to standard error. Holes of a sparse image are never read; all-zero blocks are not sent \
             unless the snapshot is encrypted. An interrupted upload continues into the same pending snapshot \
-            when the same command is run again.
+            when the same command is run again. Run again after it finished, the same command names the same \
+            snapshot, while it exists, without sending anything; --no-resume starts a new one.
             """
     )
 
@@ -47,7 +48,7 @@ struct EC2Upload: AsyncParsableCommand {
     @Flag(help: "Print a JSON result object instead of the snapshot id.")
     var json = false
 
-    @Flag(help: "Start a new snapshot even if an interrupted upload of this image could be continued.")
+    @Flag(help: "Start a new snapshot even if an earlier run for this image could be continued or reused.")
     var noResume = false
 
     @Option(help: "Minutes after which AWS cancels a snapshot that was not completed (10-4320).")

@@ -83,7 +83,7 @@ struct EBSUploadUnitTests {
         #expect(throws: ImageError.self) { _ = try ImageFile(path: dir) }
     }
 
-    @Test("journal: slots survive reopening; aggregate equals the LINEAR rule")
+    @Test("journal: slots survive reopening; aggregate equals the LINEAR rule; a finished journal keeps its header")
     func journal() throws {
         let dir = try TestEnv.tempDir("journal")
         let header = UploadJournalHeader(
@@ -104,8 +104,14 @@ struct EBSUploadUnitTests {
         let (count, agg) = try j.completion()
         #expect(count == 3)
         #expect(agg == EBSAPI.linearAggregate([blocks[1].1, blocks[2].1, blocks[0].1]))
+        // Finished: the header stays, in state done with the count; the slots go.
+        try j.finish(changedBlocksCount: count)
+        let done = try #require(UploadJournal.existingHeader(directory: dir, key: "k"))
+        #expect(done.state == "done" && done.changedBlocksCount == 3 && done.snapshotID == "snap-1")
+        #expect(!FileManager.default.fileExists(atPath: j.slotsPath))
         let fresh = try UploadJournal(directory: dir, key: "k", header: header, resume: false, blockCount: 2048)
         #expect(fresh.recordedCount == 0)
+        #expect(UploadJournal.existingHeader(directory: dir, key: "k")?.state == "uploading")
         fresh.remove()
         #expect(UploadJournal.existingHeader(directory: dir, key: "k") == nil)
     }

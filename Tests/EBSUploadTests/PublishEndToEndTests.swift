@@ -164,13 +164,11 @@ struct PublishEndToEndTests {
         let ids = stdout.split(separator: "\n").map(String.init)
         try #require(ids.count == 1 && ids[0].hasPrefix("ami-"), "\(stdout)")
         let snaps = (try peer.stats()["snapshots"] as? [String: Any]) ?? [:]
-        if killed {
-            // The same intermittent known issue as the upload's kill-and-resume test (KillAndResumeTests).
-            withKnownIssue("a killed upload sometimes starts a second snapshot on rerun", isIntermittent: true) {
-                #expect(stderr.contains("resuming the interrupted upload"), "\(stderr)")
-                #expect(snaps.count == 1, "one snapshot, resumed")
-            }
-        }
+        // Killed mid-upload or in the snapshot wait, the rerun resumes the upload; killed after the upload had
+        // finished, it uses that snapshot. Either way there is one snapshot.
+        let continued = ["resuming the interrupted upload", "was already uploaded into", "uploaded by an earlier run"]
+        #expect(continued.contains { stderr.contains($0) }, "\(stderr)")
+        #expect(snaps.count == 1, "one snapshot: \(stderr)")
         #expect(try peer.requests("RegisterImage") == 1)
         try peer.expectNoRejections()
 

@@ -309,4 +309,58 @@ struct UploadAgainstPeerTests {
         let rb = try Readback.check(motoURL: peer.motoURL, snapshot: result.snapshotID, expectedImage: path)
         #expect(rb.identical, "\(rb)")
     }
+
+    @Test("run again after it finished, an upload names the same snapshot and sends nothing; --no-resume or a deleted snapshot starts anew")
+    func rerunAfterFinish() async throws {
+        let dir = try TestEnv.tempDir("rerun")
+        let peer = try StrictPeer()
+        defer { peer.stop() }
+        let (path, dataBlocks) = try Self.makeImage(dir)
+        func upload(_ o: UploadOptions) async throws -> UploadResult {
+            try await UploadHarness.with(endpoint: peer.endpoint) { up, _ in
+                try await up.upload(image: try ImageFile(path: path), options: o)
+            }
+        }
+        let first = try await upload(Self.options(dir))
+        #expect(!first.resumed)
+        let blocksSent = try peer.requests("PutSnapshotBlock")
+        #expect(blocksSent >= dataBlocks.count)
+
+        // The same command again: as if the first run had been killed after CompleteSnapshot, before its output.
+        let again = try await upload(Self.options(dir))
+        #expect(again.snapshotID == first.snapshotID)
+        #expect(again.resumed)
+        #expect(again.blocksUploaded == 0 && again.bytesRead == 0 && again.bytesUploaded == 0)
+        #expect(again.changedBlocksCount == first.changedBlocksCount)
+        #expect(again.manifestPath != nil && again.manifestPath == first.manifestPath)
+        #expect(try peer.requests("StartSnapshot") == 1)
+        #expect(try peer.requests("PutSnapshotBlock") == blocksSent)
+        #expect(try peer.requests("CompleteSnapshot") == 1)
+
+        // --no-resume: a new snapshot.
+        var o = Self.options(dir)
+        o.resume = false
+        let fresh = try await upload(o)
+        #expect(fresh.snapshotID != first.snapshotID)
+        #expect(!fresh.resumed && fresh.blocksUploaded == dataBlocks.count)
+
+        // The snapshot the journal names is deleted: the next run uploads again and says why.
+        peer.delete(snapshot: fresh.snapshotID)
+        let third = try await upload(Self.options(dir))
+        #expect(third.snapshotID != fresh.snapshotID && third.snapshotID != first.snapshotID)
+        #expect(!third.resumed && third.blocksUploaded == dataBlocks.count)
+        #expect(third.resumeRefusedReason?.contains("no longer exists") == true, "\(third.resumeRefusedReason ?? "nil")")
+
+        // Another image at the same path (changed contents): uploaded anew, with no refusal to report.
+        let fd = open(path, O_RDWR)
+        let changed = TestImage.pattern(5, seed: 77)
+        _ = changed.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, off_t(5 * Self.block)) }
+        close(fd)
+        let fourth = try await upload(Self.options(dir))
+        #expect(fourth.snapshotID != third.snapshotID && !fourth.resumed && fourth.resumeRefusedReason == nil)
+        #expect(fourth.blocksUploaded == dataBlocks.count + 1)
+        try peer.expectNoRejections()
+        let rb = try Readback.check(motoURL: peer.motoURL, snapshot: fourth.snapshotID, expectedImage: path)
+        #expect(rb.identical, "\(rb)")
+    }
 }
