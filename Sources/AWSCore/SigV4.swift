@@ -261,9 +261,28 @@ public enum SigV4 {
         var t = time_t(floor(date.timeIntervalSince1970))
         var tmv = tm()
         gmtime_r(&t, &tmv)
-        return String(
-            format: "%04d%02d%02dT%02d%02d%02dZ", Int(tmv.tm_year) + 1900, Int(tmv.tm_mon) + 1, Int(tmv.tm_mday),
-            Int(tmv.tm_hour), Int(tmv.tm_min), Int(tmv.tm_sec))
+        // Written digit by digit: String(format:) costs more than the rest of a signature.
+        var out = [UInt8]()
+        out.reserveCapacity(16)
+        func put(_ value: Int, _ width: Int) {
+            var divisor = 1
+            for _ in 1..<width { divisor *= 10 }
+            var v = value
+            while divisor > 0 {
+                out.append(UInt8(ascii: "0") + UInt8((v / divisor) % 10))
+                v %= divisor
+                divisor /= 10
+            }
+        }
+        put(Int(tmv.tm_year) + 1900, 4)
+        put(Int(tmv.tm_mon) + 1, 2)
+        put(Int(tmv.tm_mday), 2)
+        out.append(UInt8(ascii: "T"))
+        put(Int(tmv.tm_hour), 2)
+        put(Int(tmv.tm_min), 2)
+        put(Int(tmv.tm_sec), 2)
+        out.append(UInt8(ascii: "Z"))
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// Parses `YYYYMMDD'T'HHMMSS'Z'`.
@@ -301,6 +320,17 @@ public enum SigV4 {
     /// slash kept; a trailing slash kept only when something is left.
     static func removeDotSegments(_ path: String) -> String {
         if path.isEmpty { return "/" }
+        // The usual path (`/snapshots/snap-…/blocks/7`): absolute, no dot and no empty segment, so nothing to remove.
+        if path.utf8.first == UInt8(ascii: "/"), !path.utf8.contains(UInt8(ascii: ".")) {
+            var previousSlash = true
+            var clean = true
+            for b in path.utf8.dropFirst() {
+                let slash = b == UInt8(ascii: "/")
+                if slash && previousSlash { clean = false; break }
+                previousSlash = slash
+            }
+            if clean { return path }
+        }
         var out: [Substring] = []
         for p in path.split(separator: "/", omittingEmptySubsequences: true) {
             if p == "." { continue }
@@ -378,8 +408,22 @@ public enum SigV4 {
 
     /// Python's `' '.join(value.split())`: strips and collapses runs of whitespace (space, tab, CR, LF, VT, FF).
     static func trimAll(_ value: String) -> String {
-        let ws: Set<Character> = [" ", "\t", "\n", "\r", "\r\n", "\u{0B}", "\u{0C}"]
-        return value.split(whereSeparator: { ws.contains($0) }).joined(separator: " ")
+        func isSpace(_ b: UInt8) -> Bool { b == 0x20 || (0x09...0x0D).contains(b) }
+        let u = value.utf8
+        // Most values have no whitespace to strip or collapse: returned as they are.
+        var previousSpace = true
+        var clean = true
+        for b in u {
+            if isSpace(b) {
+                if previousSpace || b != 0x20 { clean = false; break }
+                previousSpace = true
+            } else {
+                previousSpace = false
+            }
+        }
+        if clean && !previousSpace { return value }
+        if clean && u.isEmpty { return value }
+        return u.split(whereSeparator: isSpace).map { String(decoding: $0, as: UTF8.self) }.joined(separator: " ")
     }
 
     /// Lower-case hex of SHA-256.

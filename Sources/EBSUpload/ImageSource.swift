@@ -16,7 +16,8 @@ public protocol ImageSource: Sendable {
     var size: UInt64 { get }
     /// Byte ranges that may hold data, sorted and disjoint; everything else reads as zeros.
     func dataExtents() throws -> [Range<UInt64>]
-    /// Fills `buffer` from `offset`; the range lies inside the image.
+    /// Fills `buffer` from `offset`; the range lies inside the image. Every byte of `buffer` must be written, or
+    /// the call must throw: the uploader does not clear its buffers first.
     ///
     /// - Throws: ``ImageError`` on I/O errors or a short read.
     func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws

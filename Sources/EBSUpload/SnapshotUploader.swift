@@ -538,10 +538,14 @@ struct BlockWork: Sendable {
         if delay > .zero {
             do { try await Task.sleep(for: delay) } catch { return Result(index: index, bytesRead: 0, kind: .failed(.fatal, "cancelled")) }
         }
-        var buf = [UInt8](repeating: 0, count: ebsBlockSize)
-        let n: Int
+        // Not zero-filled first: `read` writes every byte of the block (holes and the tail as zeros).
+        var n = 0
+        let buf: [UInt8]
         do {
-            n = try buf.withUnsafeMutableBytes { try reader.read(block: index, into: $0) }
+            buf = try [UInt8](unsafeUninitializedCapacity: ebsBlockSize) { storage, initialized in
+                n = try reader.read(block: index, into: UnsafeMutableRawBufferPointer(storage))
+                initialized = ebsBlockSize
+            }
         } catch {
             return Result(index: index, bytesRead: 0, kind: .failed(.fatal, "read failed: \(error)"))
         }

@@ -75,6 +75,11 @@ reg = ("Action=RegisterImage&Version=2016-11-15&Name=omnios-r151050&Architecture
        "&BlockDeviceMapping.1.Ebs.SnapshotId=snap-0123456789abcdef0&Description=OmniOS%20r151050%20%28test%29")
 cases += case("RegisterImage/aws", "POST", "https://ec2.us-east-1.amazonaws.com/",
               headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}, body=reg, service="ec2")
+# Header values that need trimming and collapsing, and a path with dot and empty segments, for the signer's
+# slow paths (the usual requests take a fast path that returns values and paths unchanged).
+cases += case("Whitespace+dots/loopback", "GET", "http://127.0.0.1:45011/a/./b/../c//d/",
+              headers={"X-Amz-Meta-Spaces": "  two  inner\tspaces  ", "X-Amz-Meta-Plain": "one value",
+                       "X-Amz-Meta-Lines": "first\r\n second", "X-Amz-Meta-Empty": ""})
 
 doc = {"cases": cases}
 # Bodies of PutSnapshotBlock are 512 KiB; keep the committed file small by describing the block instead.
