@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
 # Upload benchmark (a script, not a timed test): an 8 GiB sparse image holding 1 GiB of data, uploaded to one
-# local moto_server by `zlabel ec2 upload` and by a boto3 thread-pool reference uploader.
+# local moto_server by `zlabel ec2 upload`, by a boto3 thread-pool reference uploader, and by a client that
+# measures moto's ceiling (ceiling_client.py: every request prepared in memory before its clock starts).
 # Prints, per client: wall time, throughput, client CPU seconds per GiB uploaded, peak RSS, bytes read from
-# the image; and moto's CPU time per run.
+# the image; and moto's CPU time per run. Then the ratios: zlabel's throughput over moto's ceiling (the
+# ceiling's timed seconds against zlabel's whole run), and zlabel's client CPU over boto3's.
 #
 # Usage: Benchmarks/upload/run.sh [ZLABEL_EC2_BINARY]  (default: .build/release/zlabel-ec2, the program behind
 #        `zlabel ec2`; build it with swift build -c release --product zlabel-ec2)
-# Env:   WORKERS (zlabel --workers, default 8), THREADS (boto3 threads, default 8), DATA_GIB (1), IMAGE_GIB (8),
-#        ROUNDS (alternating zlabel/boto3 runs, default 1), KEEP=1 keeps the work directory.
+# Env:   WORKERS (zlabel --workers, default 8), THREADS (boto3 threads, default 8), CONNECTIONS (ceiling client
+#        connections, default 8), DATA_GIB (1), IMAGE_GIB (8), ROUNDS (rounds of zlabel, boto3 and ceiling runs,
+#        default 1; the ratios use medians), PIN (1, the default: moto on CPU 0, clients on the others),
+#        KEEP=1 keeps the work directory.
 # Needs: moto[server], boto3, /usr/bin/time (Debian package "time"), python3.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 ZLABEL="${1:-$root/.build/release/zlabel-ec2}"
-WORKERS="${WORKERS:-8}"; THREADS="${THREADS:-8}"; DATA_GIB="${DATA_GIB:-1}"; IMAGE_GIB="${IMAGE_GIB:-8}"
+WORKERS="${WORKERS:-8}"; THREADS="${THREADS:-8}"; CONNECTIONS="${CONNECTIONS:-8}"; DATA_GIB="${DATA_GIB:-1}"; IMAGE_GIB="${IMAGE_GIB:-8}"
 [ -x "$ZLABEL" ] || { echo "no zlabel-ec2 binary at $ZLABEL (swift build -c release --product zlabel-ec2)" >&2; exit 2; }
 [ -x /usr/bin/time ] || { echo "/usr/bin/time is missing (apt-get install time)" >&2; exit 2; }
 work="$(mktemp -d "${TMPDIR:-/tmp}/zlabel-bench.XXXXXX")"
@@ -22,7 +26,15 @@ cleanup() { [ -n "$moto_pid" ] && kill "$moto_pid" 2>/dev/null; [ "${KEEP:-0}" =
 trap cleanup EXIT
 
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-MOTO_EC2_LOAD_DEFAULT_AMIS=false python3 -m moto.server -H 127.0.0.1 -p "$port" >"$work/moto.log" 2>&1 &
+# moto on CPU 0, the clients on the others (PIN=0 turns this off): the clients then measure how well they keep
+# the server busy, as against AWS, instead of how much CPU they take from it; moto, a Python process bound by
+# its interpreter lock, also runs faster on one CPU than spread over two.
+server_cpu=(); client_cpu=()
+ncpu="$(nproc)"
+if [ "${PIN:-1}" = 1 ] && [ "$ncpu" -ge 2 ] && command -v taskset >/dev/null; then
+  server_cpu=(taskset -c 0); client_cpu=(taskset -c "1-$((ncpu - 1))")
+fi
+MOTO_EC2_LOAD_DEFAULT_AMIS=false "${server_cpu[@]}" python3 -m moto.server -H 127.0.0.1 -p "$port" >"$work/moto.log" 2>&1 &
 moto_pid=$!
 ep="http://127.0.0.1:$port"
 for _ in $(seq 1 300); do curl -sf "$ep/moto-api/config" >/dev/null 2>&1 && break; sleep 0.2; done
@@ -55,6 +67,7 @@ with open(path, "wb") as f:
         f.write((chunk + chunk)[off:off + B])
 PY
 echo "image: $IMAGE_GIB GiB sparse, $DATA_GIB GiB data ($(du -k "$img" | cut -f1) KiB allocated); moto $ep" >&2
+[ ${#server_cpu[@]} -gt 0 ] && echo "moto pinned to CPU 0, clients to CPUs 1-$((ncpu - 1))" >&2
 
 cpu_of() { awk '{print ($14+$15)/100}' "/proc/$1/stat"; }   # utime+stime in seconds (USER_HZ=100)
 field() { sed -n "s/^[[:space:]]*$1: //p" "$2"; }
@@ -64,7 +77,7 @@ run() {  # name, command...
   curl -sf -X POST "$ep/moto-api/reset" >/dev/null
   sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
   local s0; s0="$(cpu_of "$moto_pid")"
-  /usr/bin/time -v -o "$work/$name.time" "$@" >"$work/$name.out" 2>"$work/$name.err"
+  "${client_cpu[@]}" /usr/bin/time -v -o "$work/$name.time" "$@" >"$work/$name.out" 2>"$work/$name.err"
   local s1; s1="$(cpu_of "$moto_pid")"
   python3 - "$name" "$work/$name.time" "$work/$name.out" "$s0" "$s1" "$DATA_GIB" <<'PY'
 import json, re, sys
@@ -81,6 +94,10 @@ try:
 except Exception:
     o = {}
 read = o.get("bytes_read", -1)
+if "seconds" in o:  # the ceiling client times itself, without its preparation
+    secs = o["seconds"]
+with open(tfile.rsplit("/", 1)[0] + "/results.jsonl", "a") as r:
+    r.write(json.dumps({"name": name, "wall": secs, "cpu": cpu, "rss": rss, "read": read, "moto": s1 - s0}) + "\n")
 print(f"{name:8s} wall {secs:7.2f} s  {gib*1024/secs:7.1f} MiB/s  client CPU {cpu:6.2f} s = {cpu/gib:5.2f} s/GiB  "
       f"peak RSS {rss:7.1f} MiB  bytes read {read/2**20:9.1f} MiB  blocks {o.get('blocks_uploaded','?')}  "
       f"retries {o.get('retries','-')}  moto CPU {s1-s0:6.2f} s")
@@ -88,8 +105,22 @@ PY
 }
 
 ROUNDS="${ROUNDS:-1}"
-for r in $(seq 1 "$ROUNDS"); do
+for _ in $(seq 1 "$ROUNDS"); do
 run zlabel "$ZLABEL" upload "$img" --endpoint-url "$ep" --workers "$WORKERS" --json --no-progress \
     --state-dir "$work/state"
 run boto3 python3 "$here/boto3_uploader.py" "$img" --endpoint-url "$ep" --threads "$THREADS"
+run ceiling python3 "$here/ceiling_client.py" "$img" --endpoint-url "$ep" --connections "$CONNECTIONS"
 done
+
+python3 - "$work/results.jsonl" "$DATA_GIB" <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+gib = float(sys.argv[2])
+def med(name, key): return statistics.median(r[key] for r in rows if r["name"] == name)
+z_wall, c_wall = med("zlabel", "wall"), med("ceiling", "wall")
+z_cpu, b_cpu = med("zlabel", "cpu"), med("boto3", "cpu")
+print(f"ratios (medians of {sum(r['name'] == 'zlabel' for r in rows)} rounds):")
+print(f"  zlabel throughput / moto's ceiling: {c_wall / z_wall:.2f}  (target >= 0.95; {gib*1024/z_wall:.1f} vs {gib*1024/c_wall:.1f} MiB/s)")
+print(f"  zlabel client CPU / boto3's:        {z_cpu / b_cpu:.2f}  (target <= 0.30; {z_cpu/gib:.2f} vs {b_cpu/gib:.2f} s/GiB)")
+print(f"  zlabel hole bytes read:             {max(0, med('zlabel', 'read') - gib * 2**30):.0f}")
+PY
