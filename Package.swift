@@ -119,7 +119,9 @@ let package = Package(
         .testTarget(name: "BootTargetsTests", dependencies: ["BootTargets"], swiftSettings: strict),
         .testTarget(name: "ZFSImageTests", dependencies: ["ZFSImage", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ZFSMOSTests", dependencies: ["ZFSMOS", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "AWSCoreTests", dependencies: ["AWSCore"], exclude: ["Vectors"], swiftSettings: strict),
+        .testTarget(
+            name: "AWSCoreTests", dependencies: ["AWSCore", .product(name: "Crypto", package: "swift-crypto")],
+            exclude: ["Vectors"], swiftSettings: strict),
         .testTarget(
             name: "EBSUploadTests",
             dependencies: [

@@ -120,7 +120,8 @@ public struct Endpoint: Sendable, Hashable, CustomStringConvertible {
 
     /// The `Host` header value: lower-case host, with the port only when it is not the scheme's default.
     public var hostHeader: String {
-        var h = host.lowercased()
+        // Host names are ASCII; lowercased() is only needed (and only paid for) when one has an upper-case letter.
+        var h = host.utf8.contains(where: { (65...90).contains($0) || $0 >= 128 }) ? host.lowercased() : host
         if h.contains(":") { h = "[" + h + "]" }
         if let port, port != (scheme == "https" ? 443 : 80) { h += ":\(port)" }
         return h
@@ -246,7 +247,7 @@ public enum SigV4 {
             "AWS4-HMAC-SHA256", stamp, scope, hexSHA256(Array(canonicalRequest.utf8)),
         ].joined(separator: "\n")
 
-        let key = signingKey(secret: credentials.secretAccessKey, day: day, region: region, service: service)
+        let key = signingKeys.key(secret: credentials.secretAccessKey, day: day, region: region, service: service)
         let signature = hex(Array(HMAC<SHA256>.authenticationCode(for: Array(stringToSign.utf8), using: key)))
         let authorization =
             "AWS4-HMAC-SHA256 Credential=\(credentials.accessKeyID)/\(scope), SignedHeaders=\(signedHeaders), Signature=\(signature)"
@@ -302,6 +303,9 @@ public enum SigV4 {
         tmv.tm_sec = Int32(se)
         return Date(timeIntervalSince1970: TimeInterval(timegm(&tmv)))
     }
+
+    /// Keys derived recently: an upload signs thousands of requests with one secret, day, region and service.
+    static let signingKeys = SigningKeyCache()
 
     static func signingKey(secret: String, day: String, region: String, service: String) -> SymmetricKey {
         var key = SymmetricKey(data: Array(("AWS4" + secret).utf8))
@@ -440,5 +444,23 @@ public enum SigV4 {
             out.append(digits[Int(b & 0xF)])
         }
         return String(decoding: out, as: UTF8.self)
+    }
+}
+
+/// The signing keys derived last, by secret and scope: the HMAC chain is then computed once per scope and day
+/// rather than once per request. Holds at most eight keys, in memory only.
+final class SigningKeyCache: @unchecked Sendable {
+    private let lock = NSLock()
+    private var entries: [(secret: String, scope: String, key: SymmetricKey)] = []
+
+    func key(secret: String, day: String, region: String, service: String) -> SymmetricKey {
+        let scope = day + "/" + region + "/" + service
+        lock.lock()
+        defer { lock.unlock() }
+        if let e = entries.first(where: { $0.scope == scope && $0.secret == secret }) { return e.key }
+        let k = SigV4.signingKey(secret: secret, day: day, region: region, service: service)
+        if entries.count == 8 { entries.removeFirst() }
+        entries.append((secret, scope, k))
+        return k
     }
 }

@@ -1,4 +1,5 @@
-import AWSCore
+@testable import AWSCore
+import Crypto
 import Foundation
 import Testing
 
@@ -121,6 +122,41 @@ struct SigV4Tests {
         #expect(r.headers.filter { $0.name.lowercased() == "x-amz-date" }.count == 1)
         #expect(r.headers.filter { $0.name.lowercased() == "x-amz-security-token" }.count == 1)
         #expect(again.signedHeaders == "host;x-amz-date;x-amz-security-token")
+    }
+
+    @Test("signing keys are reused only for the same secret, day, region and service")
+    func signingKeyReuse() throws {
+        let endpoint = Endpoint(scheme: "https", host: "ebs.us-east-1.amazonaws.com")
+        func signature(_ secret: String, _ region: String, _ time: Double) -> String {
+            var r = AWSRequest(method: "GET", endpoint: endpoint, path: "/snapshots/snap-1/blocks")
+            return SigV4.sign(
+                &r, credentials: AWSCredentials(accessKeyID: "AK", secretAccessKey: secret), region: region,
+                service: "ebs", date: Date(timeIntervalSince1970: time)
+            ).signature
+        }
+        // Each signature equals one made from a key derived afresh, whatever was signed before it.
+        func fresh(_ secret: String, _ region: String, _ time: Double) -> String {
+            var r = AWSRequest(method: "GET", endpoint: endpoint, path: "/snapshots/snap-1/blocks")
+            let date = Date(timeIntervalSince1970: time)
+            let s = SigV4.sign(
+                &r, credentials: AWSCredentials(accessKeyID: "AK", secretAccessKey: secret), region: region,
+                service: "ebs", date: date)
+            let day = String(SigV4.amzDate(date).prefix(8))
+            let key = SigV4.signingKey(secret: secret, day: day, region: region, service: "ebs")
+            let mac = HMAC<SHA256>.authenticationCode(for: Array(s.stringToSign.utf8), using: key)
+            return mac.map { String(format: "%02x", $0) }.joined()
+        }
+        let a = signature("secret-A", "us-east-1", 0)
+        let b = signature("secret-B", "us-east-1", 0)
+        let c = signature("secret-A", "eu-west-1", 0)
+        let d = signature("secret-A", "us-east-1", 86_400)
+        #expect(Set([a, b, c, d]).count == 4)
+        #expect(signature("secret-A", "us-east-1", 0) == a)
+        for (secret, region, time) in [("secret-B", "us-east-1", 0.0), ("secret-A", "eu-west-1", 0), ("secret-A", "us-east-1", 86_400)] {
+            #expect(signature(secret, region, time) == fresh(secret, region, time))
+        }
+        for i in 0..<10 { _ = signature("rotated-\(i)", "us-east-1", 0) }  // more secrets than the cache holds
+        #expect(signature("secret-A", "us-east-1", 0) == a)
     }
 
     @Test("host header: default ports dropped, others kept, IPv6 bracketed")
