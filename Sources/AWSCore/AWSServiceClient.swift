@@ -1,4 +1,5 @@
 public import Foundation
+public import NIOCore
 
 /// A failed call, reduced to what a retry loop needs.
 public protocol RetryClassified: Error, CustomStringConvertible {
@@ -47,6 +48,15 @@ public struct AWSServiceClient: Sendable {
         headers: [(name: String, value: String)] = [], body: [UInt8] = []
     ) -> AWSRequest {
         AWSRequest(method: method, endpoint: endpoint, path: path, query: query, headers: headers, body: body)
+    }
+
+    /// Builds an unsigned request to this client's endpoint, with a body already in a buffer.
+    public func request(
+        method: String, path: String, query: [(name: String, value: String)] = [],
+        headers: [(name: String, value: String)] = [], bodyBuffer: ByteBuffer
+    ) -> AWSRequest {
+        AWSRequest(
+            method: method, endpoint: endpoint, path: path, query: query, headers: headers, bodyBuffer: bodyBuffer)
     }
 
     /// Signs `request` and sends it once.

@@ -79,9 +79,9 @@ public final class AsyncHTTPTransport: HTTPTransport {
         for (name, value) in request.headers {
             r.headers.add(name: name, value: value)
         }
-        if !request.body.isEmpty || request.method == "PUT" || request.method == "POST" {
-            r.headers.replaceOrAdd(name: "Content-Length", value: String(request.body.count))
-            r.body = .bytes(ByteBuffer(bytes: request.body))
+        if request.bodyBuffer.readableBytes > 0 || request.method == "PUT" || request.method == "POST" {
+            r.headers.replaceOrAdd(name: "Content-Length", value: String(request.bodyBuffer.readableBytes))
+            r.body = .bytes(request.bodyBuffer)
         }
         do {
             let response = try await client.execute(r, timeout: .nanoseconds(Self.nanos(timeout)))

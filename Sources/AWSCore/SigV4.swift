@@ -17,6 +17,7 @@
 // * query pairs are percent-encoded with the RFC 3986 unreserved set only and sorted by key, then value.
 
 public import Foundation
+public import NIOCore
 import Crypto
 
 /// An HTTP request about to be signed and sent: what SigV4 and the transport both need.
@@ -35,26 +36,42 @@ public struct AWSRequest: Sendable, Equatable {
     public var query: [(name: String, value: String)]
     /// Header fields in the order they were added. Names keep their case; comparisons ignore it.
     public var headers: [(name: String, value: String)]
-    /// The body bytes (empty for none).
-    public var body: [UInt8]
+    /// The body (empty for none), in the buffer the transport sends: a 512 KiB block goes out without a copy.
+    public var bodyBuffer: ByteBuffer
+
+    /// The body bytes: a copy of ``bodyBuffer``'s readable bytes; setting it replaces the buffer.
+    public var body: [UInt8] {
+        get { Array(bodyBuffer.readableBytesView) }
+        set { bodyBuffer = ByteBuffer(bytes: newValue) }
+    }
 
     /// Creates a request.
     public init(
         method: String, endpoint: Endpoint, path: String, query: [(name: String, value: String)] = [],
         headers: [(name: String, value: String)] = [], body: [UInt8] = []
     ) {
+        self.init(
+            method: method, endpoint: endpoint, path: path, query: query, headers: headers,
+            bodyBuffer: ByteBuffer(bytes: body))
+    }
+
+    /// Creates a request whose body is already in a buffer.
+    public init(
+        method: String, endpoint: Endpoint, path: String, query: [(name: String, value: String)] = [],
+        headers: [(name: String, value: String)] = [], bodyBuffer: ByteBuffer
+    ) {
         self.method = method
         self.endpoint = endpoint
         self.path = path
         self.query = query
         self.headers = headers
-        self.body = body
+        self.bodyBuffer = bodyBuffer
     }
 
     public static func == (lhs: AWSRequest, rhs: AWSRequest) -> Bool {
         lhs.method == rhs.method && lhs.endpoint == rhs.endpoint && lhs.path == rhs.path
             && lhs.query.elementsEqual(rhs.query, by: { $0 == $1 })
-            && lhs.headers.elementsEqual(rhs.headers, by: { $0 == $1 }) && lhs.body == rhs.body
+            && lhs.headers.elementsEqual(rhs.headers, by: { $0 == $1 }) && lhs.bodyBuffer == rhs.bodyBuffer
     }
 
     /// The first value of a header, compared without case.
@@ -232,7 +249,9 @@ public enum SigV4 {
         let canonicalHeaders = names.map { $0 + ":" + grouped[$0]!.joined(separator: ",") }.joined(separator: "\n")
         let signedHeaders = names.joined(separator: ";")
 
-        let payloadHash = request.header("X-Amz-Content-SHA256") ?? hexSHA256(request.body)
+        let payloadHash =
+            request.header("X-Amz-Content-SHA256")
+            ?? request.bodyBuffer.withUnsafeReadableBytes { hex(Array(SHA256.hash(data: $0))) }
         let canonicalRequest = [
             request.method.uppercased(),
             canonicalURI(request.path),

@@ -9,6 +9,7 @@
 public import AWSCore
 import Crypto
 import Foundation
+public import NIOCore
 
 /// The EBS block size: the only `x-amz-Data-Length` PutSnapshotBlock accepts.
 public let ebsBlockSize = 524_288
@@ -119,15 +120,25 @@ public enum EBSAPI {
         snapshotID: String, index: Int, data: [UInt8], checksum: String, progress: Int? = nil,
         client: AWSServiceClient
     ) -> AWSRequest {
+        putSnapshotBlock(
+            snapshotID: snapshotID, index: index, data: ByteBuffer(bytes: data), checksum: checksum,
+            progress: progress, client: client)
+    }
+
+    /// PutSnapshotBlock with the block already in a buffer, which is sent as it is.
+    public static func putSnapshotBlock(
+        snapshotID: String, index: Int, data: ByteBuffer, checksum: String, progress: Int? = nil,
+        client: AWSServiceClient
+    ) -> AWSRequest {
         var headers: [(name: String, value: String)] = [
-            ("x-amz-Data-Length", String(data.count)),
+            ("x-amz-Data-Length", String(data.readableBytes)),
             ("x-amz-Checksum", checksum),
             ("x-amz-Checksum-Algorithm", "SHA256"),
             ("X-Amz-Content-SHA256", SigV4.unsignedPayload),
         ]
         if let progress { headers.append(("x-amz-Progress", String(progress))) }
         return client.request(
-            method: "PUT", path: "/snapshots/\(snapshotID)/blocks/\(index)", headers: headers, body: data)
+            method: "PUT", path: "/snapshots/\(snapshotID)/blocks/\(index)", headers: headers, bodyBuffer: data)
     }
 
     /// CompleteSnapshot: `POST /snapshots/completion/ID`, empty body, count and LINEAR aggregate checksum.
@@ -220,7 +231,7 @@ public struct EBSClient: Sendable {
 
     /// One PutSnapshotBlock attempt.
     public func putSnapshotBlock(
-        snapshotID: String, index: Int, data: [UInt8], checksum: String, progress: Int? = nil, timeout: Duration
+        snapshotID: String, index: Int, data: ByteBuffer, checksum: String, progress: Int? = nil, timeout: Duration
     ) async throws {
         let req = EBSAPI.putSnapshotBlock(
             snapshotID: snapshotID, index: index, data: data, checksum: checksum, progress: progress, client: client)

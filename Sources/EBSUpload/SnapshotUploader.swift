@@ -5,6 +5,7 @@
 public import AWSCore
 import Crypto
 public import Foundation
+import NIOCore
 
 /// What to upload and how.
 public struct UploadOptions: Sendable {
@@ -538,18 +539,19 @@ struct BlockWork: Sendable {
         if delay > .zero {
             do { try await Task.sleep(for: delay) } catch { return Result(index: index, bytesRead: 0, kind: .failed(.fatal, "cancelled")) }
         }
-        // Not zero-filled first: `read` writes every byte of the block (holes and the tail as zeros).
+        // Read straight into the buffer the request is sent from, without zero-filling it first: `read` writes
+        // every byte of the block (holes and the tail as zeros).
         var n = 0
-        let buf: [UInt8]
+        var buf = ByteBufferAllocator().buffer(capacity: ebsBlockSize)
         do {
-            buf = try [UInt8](unsafeUninitializedCapacity: ebsBlockSize) { storage, initialized in
-                n = try reader.read(block: index, into: UnsafeMutableRawBufferPointer(storage))
-                initialized = ebsBlockSize
+            try buf.writeWithUnsafeMutableBytes(minimumWritableBytes: ebsBlockSize) { storage in
+                n = try reader.read(block: index, into: UnsafeMutableRawBufferPointer(rebasing: storage[0..<ebsBlockSize]))
+                return ebsBlockSize
             }
         } catch {
             return Result(index: index, bytesRead: 0, kind: .failed(.fatal, "read failed: \(error)"))
         }
-        var d = buf.withUnsafeBytes { BlockDigest.of($0, needSHA: false) }
+        var d = buf.withUnsafeReadableBytes { BlockDigest.of($0, needSHA: false) }
         let parentHash = parent?.hash(of: index)
         if d.isZero && !encrypted && parentHash == nil {
             return Result(index: index, bytesRead: n, kind: .done(.skippedZero, nil))
@@ -557,7 +559,7 @@ struct BlockWork: Sendable {
         if !d.isZero, let p = parentHash, p == d.xxh3 {
             return Result(index: index, bytesRead: n, kind: .done(.skippedUnchanged, nil))
         }
-        d.sha256 = Array(SHA256.hash(data: buf))
+        d.sha256 = buf.withUnsafeReadableBytes { Array(SHA256.hash(data: $0)) }
         let checksum = Data(d.sha256).base64EncodedString()
         do {
             try await ebs.putSnapshotBlock(
