@@ -18,20 +18,26 @@ public final class AsyncHTTPTransport: HTTPTransport {
         public var readTimeout: Duration
         /// Largest response body accepted.
         public var maxResponseBytes: Int
+        /// Event loop threads. The loops only move bytes between sockets and buffers (and encrypt them for
+        /// HTTPS): blocks are read and hashed on the caller's tasks. One thread keeps up with what EBS accepts
+        /// from one upload, and uploading 1 GiB to moto took about a tenth less CPU with one than with two.
+        public var eventLoopThreads: Int
 
         /// Creates a configuration.
         public init(
             maxConnectionsPerHost: Int = 64, connectTimeout: Duration = .seconds(10),
-            readTimeout: Duration = .seconds(30), maxResponseBytes: Int = 8 << 20
+            readTimeout: Duration = .seconds(30), maxResponseBytes: Int = 8 << 20, eventLoopThreads: Int = 1
         ) {
             self.maxConnectionsPerHost = maxConnectionsPerHost
             self.connectTimeout = connectTimeout
             self.readTimeout = readTimeout
             self.maxResponseBytes = maxResponseBytes
+            self.eventLoopThreads = eventLoopThreads
         }
     }
 
     private let client: HTTPClient
+    private let group: MultiThreadedEventLoopGroup
     private let configuration: Configuration
 
     /// Creates the client and its connection pool.
@@ -48,7 +54,8 @@ public final class AsyncHTTPTransport: HTTPTransport {
         c.connectionPool = .init(
             idleTimeout: .seconds(60),
             concurrentHTTP1ConnectionsPerHostSoftLimit: max(1, configuration.maxConnectionsPerHost))
-        self.client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: c)
+        self.group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.eventLoopThreads))
+        self.client = HTTPClient(eventLoopGroupProvider: .shared(group), configuration: c)
         self.configuration = configuration
     }
 
@@ -71,6 +78,7 @@ public final class AsyncHTTPTransport: HTTPTransport {
     /// Closes every connection. The transport cannot be used afterwards.
     public func shutdown() async throws {
         try await client.shutdown()
+        try await group.shutdownGracefully()
     }
 
     public func send(_ request: AWSRequest, timeout: Duration) async throws(TransportError) -> HTTPResponse {
