@@ -64,6 +64,19 @@ public struct BlockReader: Sendable {
         return read
     }
 
+    /// Asks the image to start reading the data extents of block `index` into the cache (holes need nothing).
+    public func prefetch(block index: UInt64) {
+        let start = index * UInt64(blockSize)
+        let end = min(start + UInt64(blockSize), source.size)
+        var i = firstExtent(endingAfter: start)
+        while i < extents.count, extents[i].lowerBound < end {
+            let lo = max(extents[i].lowerBound, start)
+            let hi = min(extents[i].upperBound, end)
+            if hi > lo { source.prefetch(lo..<hi) }
+            i += 1
+        }
+    }
+
     /// Block index ranges that contain data or overlay patches, clipped to `blockLimit`, sorted and merged.
     public func candidateRanges(blockLimit: UInt64, extra: [Range<UInt64>] = []) -> [Range<UInt64>] {
         let bs = UInt64(blockSize)

@@ -21,6 +21,13 @@ public protocol ImageSource: Sendable {
     ///
     /// - Throws: ``ImageError`` on I/O errors or a short read.
     func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws
+    /// Asks the system to start reading `range` into its cache without waiting for it: a hint, which may do
+    /// nothing. The default does nothing.
+    func prefetch(_ range: Range<UInt64>)
+}
+
+extension ImageSource {
+    public func prefetch(_ range: Range<UInt64>) {}
 }
 
 /// An I/O problem with the image.
@@ -125,6 +132,13 @@ public final class ImageFile: ImageSource, @unchecked Sendable {
             pos = h
         }
         return out
+    }
+
+    /// `posix_fadvise(POSIX_FADV_WILLNEED)`: the kernel starts reading the range, so that the `pread` that
+    /// follows a little later finds it cached instead of blocking its thread on the disk.
+    public func prefetch(_ range: Range<UInt64>) {
+        guard !range.isEmpty, range.upperBound <= UInt64(Int64.max) else { return }
+        _ = posix_fadvise(fd, off_t(range.lowerBound), off_t(range.count), POSIX_FADV_WILLNEED)
     }
 
     public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws {

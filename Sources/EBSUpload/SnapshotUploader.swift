@@ -295,6 +295,13 @@ public struct SnapshotUploader: Sendable {
                 reader: reader, ebs: ebs, parent: parent, encrypted: encrypted,
                 attemptTimeout: options.policy.attemptTimeout)
             let skippedSoFar = { (c: UploadStateMachine.Counts) in c.skippedZero + c.skippedUnchanged + c.alreadyUploaded }
+            // Blocks are dispatched in candidate order; the kernel is asked to read ahead of them by twice the
+            // workers, so that a cold image's reads do not block the tasks that hash and send.
+            var ahead = candidates.lazy.joined().makeIterator()
+            for _ in 0..<(2 * options.workers) {
+                guard let next = ahead.next() else { break }
+                reader.prefetch(block: next)
+            }
             snapshotID = try await withThrowingTaskGroup(of: BlockWork.Result.self) { group in
                     func now() -> Duration { clock.now - t0 }
                     func report() {
@@ -325,6 +332,7 @@ public struct SnapshotUploader: Sendable {
                                 if let line = machine.handle(.startFailed(c, m), now: now()) { log.info(line) }
                             }
                         case .processBlock(let index, let attempt, let delay):
+                            if attempt == 1, let next = ahead.next() { reader.prefetch(block: next) }
                             if attempt == 1 && journal.isDone(index) {
                                 machine.handle(.blockDone(index: index, outcome: .alreadyUploaded), now: now())
                                 continue

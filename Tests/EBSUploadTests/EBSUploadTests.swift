@@ -7,17 +7,30 @@ import Testing
     import Glibc
 #endif
 
-/// Counts bytes read, to prove holes are never read.
+/// Records reads and prefetch hints, to prove holes are never read and reads are hinted first.
 final class CountingSource: ImageSource, @unchecked Sendable {
     let inner: InMemoryImage
-    var reads: [Range<UInt64>] = []
+    private let lock = NSLock()
+    private var _reads: [Range<UInt64>] = []
+    private var _prefetches: [Range<UInt64>] = []
+    /// Each read, and the prefetch hints given before it.
+    private var _hintedBeforeRead: [Bool] = []
     init(_ inner: InMemoryImage) { self.inner = inner }
+    var reads: [Range<UInt64>] { lock.withLock { _reads } }
+    var prefetches: [Range<UInt64>] { lock.withLock { _prefetches } }
+    /// Whether each read lay inside a range hinted before it.
+    var hintedBeforeRead: [Bool] { lock.withLock { _hintedBeforeRead } }
     var size: UInt64 { inner.size }
     func dataExtents() throws -> [Range<UInt64>] { try inner.dataExtents() }
     func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws {
-        reads.append(offset..<(offset + UInt64(buffer.count)))
+        let r = offset..<(offset + UInt64(buffer.count))
+        lock.withLock {
+            _reads.append(r)
+            _hintedBeforeRead.append(_prefetches.contains { $0.contains(r.lowerBound) && r.upperBound <= $0.upperBound })
+        }
         try inner.read(into: buffer, at: offset)
     }
+    func prefetch(_ range: Range<UInt64>) { lock.withLock { _prefetches.append(range) } }
 }
 
 @Suite("Block reading, overlays, journal, manifest")
@@ -38,6 +51,12 @@ struct EBSUploadUnitTests {
         let n2 = try buf.withUnsafeMutableBytes { try r.read(block: 2, into: $0) }
         #expect(n2 == 0)
         #expect(buf.allSatisfy { $0 == 0 })
+        // Prefetch hints name the same data ranges a read would, and nothing for a hole.
+        r.prefetch(block: 2)
+        #expect(src.prefetches.isEmpty)
+        r.prefetch(block: 0)
+        r.prefetch(block: 1)
+        #expect(src.prefetches == [0..<4096, UInt64(Self.bs)..<UInt64(Self.bs + 4096)])
         let n6 = try buf.withUnsafeMutableBytes { try r.read(block: 6, into: $0) }
         #expect(n6 == 0 && buf.allSatisfy { $0 == 0 })
         #expect(src.reads == [0..<4096])

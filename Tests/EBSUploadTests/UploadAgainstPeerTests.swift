@@ -363,4 +363,34 @@ struct UploadAgainstPeerTests {
         let rb = try Readback.check(motoURL: peer.motoURL, snapshot: fourth.snapshotID, expectedImage: path)
         #expect(rb.identical, "\(rb)")
     }
+
+    @Test("every block is hinted to the image (prefetch) before it is read; holes are neither hinted nor read")
+    func prefetchAhead() async throws {
+        let dir = try TestEnv.tempDir("prefetch")
+        let peer = try StrictPeer()
+        defer { peer.stop() }
+        let bs = Int(Self.block)
+        var bytes = [UInt8](repeating: 0, count: 40 * bs)
+        var extents: [Range<UInt64>] = []
+        for i in stride(from: 0, to: 40, by: 3) {
+            let p = TestImage.pattern(i)
+            bytes.replaceSubrange((i * bs)..<((i + 1) * bs), with: p)
+            extents.append(UInt64(i * bs)..<UInt64((i + 1) * bs))
+        }
+        let source = CountingSource(InMemoryImage(bytes: bytes, extents: extents))
+        var o = Self.options(dir, workers: 2)
+        o.seed = 3
+        let opts = o
+        let result = try await UploadHarness.with(endpoint: peer.endpoint) { up, _ in
+            try await up.upload(
+                source: source, name: dir + "/memory", identity: FileIdentity(device: 1, inode: 2, size: source.size,
+                                                                                modifiedNanoseconds: 3),
+                options: opts)
+        }
+        #expect(result.blocksUploaded == extents.count)
+        #expect(source.reads.count == extents.count)
+        #expect(source.hintedBeforeRead.allSatisfy { $0 }, "\(source.hintedBeforeRead)")
+        #expect(Set(source.prefetches) == Set(extents), "only data is hinted, each block once")
+        #expect(source.prefetches.count == extents.count)
+    }
 }
