@@ -76,14 +76,12 @@ public struct AWSRequest: Sendable, Equatable {
 
     /// The first value of a header, compared without case.
     public func header(_ name: String) -> String? {
-        let lower = name.lowercased()
-        return headers.first(where: { $0.name.lowercased() == lower })?.value
+        headers.first(where: { SigV4.sameFieldName($0.name, name) })?.value
     }
 
     /// Sets a header, replacing every field of that name.
     public mutating func setHeader(_ name: String, _ value: String) {
-        let lower = name.lowercased()
-        headers.removeAll(where: { $0.name.lowercased() == lower })
+        headers.removeAll(where: { SigV4.sameFieldName($0.name, name) })
         headers.append((name, value))
     }
 
@@ -230,7 +228,7 @@ public enum SigV4 {
     ) -> SigV4Signature {
         let stamp = amzDate(date)
         let day = String(stamp.prefix(8))
-        request.headers.removeAll { ["authorization", "x-amz-date"].contains($0.name.lowercased()) }
+        request.headers.removeAll { sameFieldName($0.name, "authorization") || sameFieldName($0.name, "x-amz-date") }
         request.setHeader("X-Amz-Date", stamp)
         if let token = credentials.sessionToken {
             request.setHeader("X-Amz-Security-Token", token)
@@ -240,7 +238,7 @@ public enum SigV4 {
         // joined with commas in the order they were given, sorted by name.
         var grouped: [String: [String]] = [:]
         for (name, value) in request.headers {
-            let lower = name.lowercased()
+            let lower = lowercasedFieldName(name)
             if unsignedHeaderNames.contains(lower) { continue }
             grouped[lower, default: []].append(trimAll(value))
         }
@@ -428,6 +426,26 @@ public enum SigV4 {
         }
         return String(decoding: out, as: UTF8.self)
     }
+
+    /// Header field names compared as HTTP does, ignoring ASCII case (field names are ASCII tokens), without
+    /// allocating.
+    static func sameFieldName(_ a: String, _ b: String) -> Bool {
+        let (x, y) = (a.utf8, b.utf8)
+        return x.count == y.count
+            && zip(x, y).allSatisfy { p in
+                p.0 | (isUpperASCII(p.0) ? 0x20 : 0) == p.1 | (isUpperASCII(p.1) ? 0x20 : 0)
+            }
+    }
+
+    /// A field name in lower case; an ASCII name without upper-case letters is returned as it is.
+    static func lowercasedFieldName(_ name: String) -> String {
+        let u = name.utf8
+        if !u.contains(where: { isUpperASCII($0) || $0 >= 128 }) { return name }
+        if u.contains(where: { $0 >= 128 }) { return name.lowercased() }
+        return String(decoding: u.map { isUpperASCII($0) ? $0 | 0x20 : $0 }, as: UTF8.self)
+    }
+
+    static func isUpperASCII(_ b: UInt8) -> Bool { (65...90).contains(b) }
 
     /// Python's `' '.join(value.split())`: strips and collapses runs of whitespace (space, tab, CR, LF, VT, FF).
     static func trimAll(_ value: String) -> String {
