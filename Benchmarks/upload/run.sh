@@ -11,6 +11,8 @@
 # Env:   WORKERS (zlabel --workers, default 8), THREADS (boto3 threads, default 8), CONNECTIONS (ceiling client
 #        connections, default 8), DATA_GIB (1), IMAGE_GIB (8), ROUNDS (rounds of zlabel, boto3 and ceiling runs,
 #        default 1; the ratios use medians), PIN (1, the default: moto on CPU 0, clients on the others),
+#        CACHE (cold, the default: the page cache is dropped before each run, when this user may; warm: the
+#        image is read into it first, as the ceiling client's own preparation does),
 #        KEEP=1 keeps the work directory.
 # Needs: moto[server], boto3, /usr/bin/time (Debian package "time"), python3.
 set -euo pipefail
@@ -75,7 +77,7 @@ field() { sed -n "s/^[[:space:]]*$1: //p" "$2"; }
 run() {  # name, command...
   local name="$1"; shift
   curl -sf -X POST "$ep/moto-api/reset" >/dev/null
-  sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
+  if [ "${CACHE:-cold}" = warm ]; then cat "$img" >/dev/null; else sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true; fi
   local s0; s0="$(cpu_of "$moto_pid")"
   "${client_cpu[@]}" /usr/bin/time -v -o "$work/$name.time" "$@" >"$work/$name.out" 2>"$work/$name.err"
   local s1; s1="$(cpu_of "$moto_pid")"
@@ -119,8 +121,11 @@ gib = float(sys.argv[2])
 def med(name, key): return statistics.median(r[key] for r in rows if r["name"] == name)
 z_wall, c_wall = med("zlabel", "wall"), med("ceiling", "wall")
 z_cpu, b_cpu = med("zlabel", "cpu"), med("boto3", "cpu")
+def busy(name): return statistics.median(r["moto"] / r["wall"] for r in rows if r["name"] == name)
 print(f"ratios (medians of {sum(r['name'] == 'zlabel' for r in rows)} rounds):")
 print(f"  zlabel throughput / moto's ceiling: {c_wall / z_wall:.2f}  (target >= 0.95; {gib*1024/z_wall:.1f} vs {gib*1024/c_wall:.1f} MiB/s)")
 print(f"  zlabel client CPU / boto3's:        {z_cpu / b_cpu:.2f}  (target <= 0.30; {z_cpu/gib:.2f} vs {b_cpu/gib:.2f} s/GiB)")
 print(f"  zlabel hole bytes read:             {max(0, med('zlabel', 'read') - gib * 2**30):.0f}")
+print(f"  moto busy (its CPU seconds over the client's wall seconds): zlabel {busy('zlabel'):.2f}, "
+      f"ceiling {busy('ceiling'):.2f}, boto3 {busy('boto3'):.2f}")
 PY
