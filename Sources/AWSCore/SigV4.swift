@@ -462,8 +462,7 @@ public enum SigV4 {
                 previousSpace = false
             }
         }
-        if clean && !previousSpace { return value }
-        if clean && u.isEmpty { return value }
+        if clean && (!previousSpace || u.isEmpty) { return value }
         return u.split(whereSeparator: isSpace).map { String(decoding: $0, as: UTF8.self) }.joined(separator: " ")
     }
 

@@ -236,13 +236,14 @@ public struct SnapshotUploader: Sendable {
         var resumeRefused: String?
         var resume = false
         var completedRemotely = false
-        if options.resume, let old = UploadJournal.existingHeader(directory: uploadsDir, key: key), old.state == "done" {
+        let existing = options.resume ? UploadJournal.existingHeader(directory: uploadsDir, key: key) : nil
+        if let old = existing, old.state == "done" {
             let (earlier, why) = try await earlierUpload(
                 old, fresh: freshHeader, name: name, options: options, blocksConsidered: total,
                 imageDataBytes: reader.dataBytes, manifestDirectory: manifestDir, started: t0)
             if let earlier { return earlier }
             resumeRefused = why
-        } else if options.resume, let old = UploadJournal.existingHeader(directory: uploadsDir, key: key) {
+        } else if let old = existing {
             let slots = uploadsDir + "/\(key).blocks"
             let last = (try? FileManager.default.attributesOfItem(atPath: slots)[.modificationDate] as? Date) ?? nil
             if let why = Self.resumeRefusal(old: old, new: freshHeader, lastActivity: last, now: Date()) {
