@@ -76,11 +76,11 @@ field() { sed -n "s/^[[:space:]]*$1: //p" "$2"; }
 
 run() {  # name, command...
   local name="$1"; shift
-  curl -sf -X POST "$ep/moto-api/reset" >/dev/null
+  [ -n "$reset_url" ] && curl -sf -X POST "$reset_url" >/dev/null
   if [ "${CACHE:-cold}" = warm ]; then cat "$img" >/dev/null; else sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true; fi
-  local s0; s0="$(cpu_of "$moto_pid")"
+  local s0; s0="$(cpu_of "$server_pid")"
   "${client_cpu[@]}" /usr/bin/time -v -o "$work/$name.time" "$@" >"$work/$name.out" 2>"$work/$name.err"
-  local s1; s1="$(cpu_of "$moto_pid")"
+  local s1; s1="$(cpu_of "$server_pid")"
   python3 - "$name" "$work/$name.time" "$work/$name.out" "$s0" "$s1" "$DATA_GIB" <<'PY'
 import json, re, sys
 name, tfile, ofile, s0, s1, gib = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4]), float(sys.argv[5]), float(sys.argv[6])
@@ -100,19 +100,37 @@ if "seconds" in o:  # the ceiling client times itself, without its preparation
     secs = o["seconds"]
 with open(tfile.rsplit("/", 1)[0] + "/results.jsonl", "a") as r:
     r.write(json.dumps({"name": name, "wall": secs, "cpu": cpu, "rss": rss, "read": read, "moto": s1 - s0}) + "\n")
-print(f"{name:8s} wall {secs:7.2f} s  {gib*1024/secs:7.1f} MiB/s  client CPU {cpu:6.2f} s = {cpu/gib:5.2f} s/GiB  "
+print(f"{name:10s} wall {secs:7.2f} s  {gib*1024/secs:7.1f} MiB/s  client CPU {cpu:6.2f} s = {cpu/gib:5.2f} s/GiB  "
       f"peak RSS {rss:7.1f} MiB  bytes read {read/2**20:9.1f} MiB  blocks {o.get('blocks_uploaded','?')}  "
       f"retries {o.get('retries','-')}  moto CPU {s1-s0:6.2f} s")
 PY
 }
 
+server_pid="$moto_pid"; reset_url="$ep/moto-api/reset"
 ROUNDS="${ROUNDS:-1}"
 for _ in $(seq 1 "$ROUNDS"); do
+rm -rf "$work/state"
 run zlabel "$ZLABEL" upload "$img" --endpoint-url "$ep" --workers "$WORKERS" --json --no-progress \
     --state-dir "$work/state"
 run boto3 python3 "$here/boto3_uploader.py" "$img" --endpoint-url "$ep" --threads "$THREADS"
 run ceiling python3 "$here/ceiling_client.py" "$img" --endpoint-url "$ep" --connections "$CONNECTIONS"
 done
+
+# The same two clients against a sink that keeps connections alive, as AWS does (moto closes each one), on
+# the same CPU as moto; SINK=0 skips this.
+if [ "${SINK:-1}" = 1 ]; then
+  coproc SINKPROC { exec "${server_cpu[@]}" python3 "$here/keepalive_sink.py"; }
+  server_pid="$SINKPROC_PID"; reset_url=""
+  read -r sink_line <&"${SINKPROC[0]}"
+  sink="http://127.0.0.1:$(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["port"])' "$sink_line")"
+  for _ in $(seq 1 "$ROUNDS"); do
+    rm -rf "$work/state"
+    run zlabel-ka "$ZLABEL" upload "$img" --endpoint-url "$sink" --workers "$WORKERS" --json --no-progress \
+        --state-dir "$work/state"
+    run boto3-ka python3 "$here/boto3_uploader.py" "$img" --endpoint-url "$sink" --threads "$THREADS"
+  done
+  kill "$server_pid" 2>/dev/null || true
+fi
 
 python3 - "$work/results.jsonl" "$DATA_GIB" <<'PY'
 import json, statistics, sys
@@ -128,4 +146,8 @@ print(f"  zlabel client CPU / boto3's:        {z_cpu / b_cpu:.2f}  (target <= 0.
 print(f"  zlabel hole bytes read:             {max(0, med('zlabel', 'read') - gib * 2**30):.0f}")
 print(f"  moto busy (its CPU seconds over the client's wall seconds): zlabel {busy('zlabel'):.2f}, "
       f"ceiling {busy('ceiling'):.2f}, boto3 {busy('boto3'):.2f}")
+if any(r["name"] == "zlabel-ka" for r in rows):
+    zk, bk = med("zlabel-ka", "cpu"), med("boto3-ka", "cpu")
+    print(f"  with connections kept alive (keepalive_sink.py), zlabel client CPU / boto3's: {zk / bk:.2f}  "
+          f"({zk/gib:.2f} vs {bk/gib:.2f} s/GiB)")
 PY
