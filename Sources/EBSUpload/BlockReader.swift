@@ -123,7 +123,7 @@ public struct BlockDigest: Sendable, Equatable {
     /// Hashes `block`. SHA-256 is only computed when `needSHA` is true (a skipped block needs none).
     public static func of(_ block: UnsafeRawBufferPointer, needSHA: Bool = true) -> BlockDigest {
         let zero = isAllZero(block)
-        let x = XXH3_64bits(block.baseAddress, block.count)
+        let x = zlabel_xxh3_64(block.baseAddress, block.count)
         let s = needSHA ? Array(SHA256.hash(data: block)) : []
         return BlockDigest(sha256: s, xxh3: x, isZero: zero)
     }
@@ -131,7 +131,7 @@ public struct BlockDigest: Sendable, Equatable {
     /// XXH3-64 of an all-zero block of `count` bytes.
     public static func zeroXXH3(count: Int) -> UInt64 {
         let z = [UInt8](repeating: 0, count: count)
-        return z.withUnsafeBytes { XXH3_64bits($0.baseAddress, $0.count) }
+        return z.withUnsafeBytes { zlabel_xxh3_64($0.baseAddress, $0.count) }
     }
 }
 

@@ -1,4 +1,5 @@
 import AWSCore
+import CXXHash
 import EBSUpload
 import Foundation
 import Testing
@@ -133,6 +134,22 @@ struct EBSUploadUnitTests {
         #expect(UploadJournal.existingHeader(directory: dir, key: "k")?.state == "uploading")
         fresh.remove()
         #expect(UploadJournal.existingHeader(directory: dir, key: "k") == nil)
+    }
+
+    @Test("XXH3 through libxxhash's dispatcher gives the plain function's values")
+    func xxh3Dispatch() {
+        var rng = SplitMix64(seed: 9)
+        for size in [0, 1, 17, 240, 241, 4096, Self.bs] {
+            let bytes = (0..<size).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+            let digest = bytes.withUnsafeBytes { BlockDigest.of($0, needSHA: false) }
+            let plain = bytes.withUnsafeBytes { XXH3_64bits($0.baseAddress, $0.count) }
+            #expect(digest.xxh3 == plain, "\(size) bytes")
+        }
+        // The reference value of the empty input, from xxHash's own test vectors.
+        #expect([UInt8]().withUnsafeBytes { BlockDigest.of($0, needSHA: false).xxh3 } == 0x2D06_8005_38D3_94C2)
+        #expect(BlockDigest.zeroXXH3(count: Self.bs) == [UInt8](repeating: 0, count: Self.bs).withUnsafeBytes {
+            XXH3_64bits($0.baseAddress, $0.count)
+        })
     }
 
     @Test("manifest round trip, merge rules, and malformed files name the offset")
