@@ -77,7 +77,12 @@ public final class AsyncHTTPTransport: HTTPTransport {
 
     /// Closes every connection. The transport cannot be used afterwards.
     public func shutdown() async throws {
-        try await client.shutdown()
+        do {
+            try await client.shutdown()
+        } catch {
+            try? await group.shutdownGracefully()  // the threads go even when the client's shutdown failed
+            throw error
+        }
         try await group.shutdownGracefully()
     }
 
