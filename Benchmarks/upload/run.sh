@@ -146,6 +146,8 @@ print(f"  zlabel client CPU / boto3's:        {z_cpu / b_cpu:.2f}  (target <= 0.
 print(f"  zlabel hole bytes read:             {max(0, med('zlabel', 'read') - gib * 2**30):.0f}")
 print(f"  moto busy (its CPU seconds over the client's wall seconds): zlabel {busy('zlabel'):.2f}, "
       f"ceiling {busy('ceiling'):.2f}, boto3 {busy('boto3'):.2f}")
+print(f"  moto CPU per run: zlabel {med('zlabel', 'moto'):.2f} s, ceiling {med('ceiling', 'moto'):.2f} s, "
+      f"boto3 {med('boto3', 'moto'):.2f} s")
 if any(r["name"] == "zlabel-ka" for r in rows):
     zk, bk = med("zlabel-ka", "cpu"), med("boto3-ka", "cpu")
     print(f"  with connections kept alive (keepalive_sink.py), zlabel client CPU / boto3's: {zk / bk:.2f}  "
