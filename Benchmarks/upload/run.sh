@@ -11,8 +11,9 @@
 # Env:   WORKERS (zlabel --workers, default 8), THREADS (boto3 threads, default 8), CONNECTIONS (ceiling client
 #        connections, default 8), DATA_GIB (1), IMAGE_GIB (8), ROUNDS (rounds of zlabel, boto3 and ceiling runs,
 #        default 1; the ratios use medians), PIN (1, the default: moto on CPU 0, clients on the others),
-#        CACHE (cold, the default: the page cache is dropped before each run, when this user may; warm: the
-#        image is read into it first, as the ceiling client's own preparation does),
+#        CACHE (cold, the default: the page cache is dropped before each run, when this user may; written:
+#        dropped, then the data extents alone are read into it, as when the image has just been written and
+#        its holes never read; warm: the whole image, holes too, is read into it first),
 #        KEEP=1 keeps the work directory.
 # Needs: moto[server], boto3, /usr/bin/time (Debian package "time"), python3.
 set -euo pipefail
@@ -77,7 +78,29 @@ field() { sed -n "s/^[[:space:]]*$1: //p" "$2"; }
 run() {  # name, command...
   local name="$1"; shift
   [ -n "$reset_url" ] && curl -sf -X POST "$reset_url" >/dev/null
-  if [ "${CACHE:-cold}" = warm ]; then cat "$img" >/dev/null; else sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true; fi
+  case "${CACHE:-cold}" in
+    warm) cat "$img" >/dev/null ;;
+    written)  # as just written: the data in the page cache, the holes never read
+      sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
+      python3 - "$img" <<'WARM'
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+size, pos = os.fstat(fd).st_size, 0
+while pos < size:
+    try:
+        start = os.lseek(fd, pos, os.SEEK_DATA)
+    except OSError:
+        break
+    end = os.lseek(fd, start, os.SEEK_HOLE)
+    while start < end:
+        n = min(end - start, 1 << 24)
+        os.pread(fd, n, start)
+        start += n
+    pos = end
+WARM
+      ;;
+    *) sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true ;;
+  esac
   local s0; s0="$(cpu_of "$server_pid")"
   "${client_cpu[@]}" /usr/bin/time -v -o "$work/$name.time" "$@" >"$work/$name.out" 2>"$work/$name.err"
   local s1; s1="$(cpu_of "$server_pid")"
@@ -108,12 +131,23 @@ PY
 
 server_pid="$moto_pid"; reset_url="$ep/moto-api/reset"
 ROUNDS="${ROUNDS:-1}"
-for _ in $(seq 1 "$ROUNDS"); do
-rm -rf "$work/state"
-run zlabel "$ZLABEL" upload "$img" --endpoint-url "$ep" --workers "$WORKERS" --json --no-progress \
-    --state-dir "$work/state"
-run boto3 python3 "$here/boto3_uploader.py" "$img" --endpoint-url "$ep" --threads "$THREADS"
-run ceiling python3 "$here/ceiling_client.py" "$img" --endpoint-url "$ep" --connections "$CONNECTIONS"
+# The order of the three clients rotates from round to round, so that none always follows the same one.
+for r in $(seq 1 "$ROUNDS"); do
+  case $((r % 3)) in
+    1) order="zlabel boto3 ceiling" ;;
+    2) order="boto3 ceiling zlabel" ;;
+    *) order="ceiling zlabel boto3" ;;
+  esac
+  for client in $order; do
+    case "$client" in
+      zlabel)
+        rm -rf "$work/state"
+        run zlabel "$ZLABEL" upload "$img" --endpoint-url "$ep" --workers "$WORKERS" --json --no-progress \
+            --state-dir "$work/state" ;;
+      boto3) run boto3 python3 "$here/boto3_uploader.py" "$img" --endpoint-url "$ep" --threads "$THREADS" ;;
+      ceiling) run ceiling python3 "$here/ceiling_client.py" "$img" --endpoint-url "$ep" --connections "$CONNECTIONS" ;;
+    esac
+  done
 done
 
 # The same two clients against a sink that keeps connections alive, as AWS does (moto closes each one), on
