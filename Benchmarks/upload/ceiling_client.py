@@ -9,6 +9,7 @@ with the LINEAR aggregate. moto checks no signature, so the Authorization header
 Prints a JSON line: snapshot id, blocks sent, bytes read, the timed seconds (`seconds`)."""
 import argparse, base64, hashlib, json, os, socket, threading, time, urllib.parse, uuid
 import boto3
+from extents import data_extents  # this directory
 
 BLOCK = 524288
 ap = argparse.ArgumentParser()
@@ -21,21 +22,13 @@ host, port = url.hostname, url.port or 80
 
 
 def data_blocks(path):
-    """Indexes of the blocks that hold data, and the bytes read to find them."""
-    fd = os.open(path, os.O_RDONLY)
-    size = os.fstat(fd).st_size
-    found, pos = [], 0
-    while pos < size:
-        try:
-            start = os.lseek(fd, pos, os.SEEK_DATA)
-        except OSError:
-            break
-        end = os.lseek(fd, start, os.SEEK_HOLE)
+    """Indexes of the blocks that hold data, and the file's size."""
+    extents, size = data_extents(path)
+    found = []
+    for start, end in extents:
         for i in range(start // BLOCK, (end + BLOCK - 1) // BLOCK):
             if not found or found[-1] != i:
                 found.append(i)
-        pos = end
-    os.close(fd)
     return found, size
 
 

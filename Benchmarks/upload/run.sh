@@ -82,22 +82,7 @@ run() {  # name, command...
     warm) cat "$img" >/dev/null ;;
     written)  # as just written: the data in the page cache, the holes never read
       sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
-      python3 - "$img" <<'WARM'
-import os, sys
-fd = os.open(sys.argv[1], os.O_RDONLY)
-size, pos = os.fstat(fd).st_size, 0
-while pos < size:
-    try:
-        start = os.lseek(fd, pos, os.SEEK_DATA)
-    except OSError:
-        break
-    end = os.lseek(fd, start, os.SEEK_HOLE)
-    while start < end:
-        n = min(end - start, 1 << 24)
-        os.pread(fd, n, start)
-        start += n
-    pos = end
-WARM
+      python3 "$here/extents.py" --cache "$img"
       ;;
     *) sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true ;;
   esac
