@@ -4,7 +4,9 @@
 # measures moto's ceiling (ceiling_client.py: every request prepared in memory before its clock starts).
 # Prints, per client: wall time, throughput, client CPU seconds per GiB uploaded, peak RSS, bytes read from
 # the image; and moto's CPU time per run. Then the ratios: zlabel's throughput over moto's ceiling (the
-# ceiling's timed seconds against zlabel's whole run), and zlabel's client CPU over boto3's.
+# ceiling's timed seconds against zlabel's whole run), and zlabel's client CPU over boto3's. The three
+# clients' order rotates from round to round. Afterwards zlabel and boto3 run again against keepalive_sink.py,
+# which keeps connections alive as AWS does, for their CPU without moto's connection per request.
 #
 # Usage: Benchmarks/upload/run.sh [ZLABEL_EC2_BINARY]  (default: .build/release/zlabel-ec2, the program behind
 #        `zlabel ec2`; build it with swift build -c release --product zlabel-ec2)
@@ -14,7 +16,7 @@
 #        CACHE (cold, the default: the page cache is dropped before each run, when this user may; written:
 #        dropped, then the data extents alone are read into it, as when the image has just been written and
 #        its holes never read; warm: the whole image, holes too, is read into it first),
-#        KEEP=1 keeps the work directory.
+#        SINK=0 skips the keep-alive runs, KEEP=1 keeps the work directory.
 # Needs: moto[server], boto3, /usr/bin/time (Debian package "time"), python3.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
