@@ -3,7 +3,7 @@
 # every target for SECONDS (default 60). Prints execs/s per target; exits 1 if any target found a crash,
 # a hang, a leak or an out-of-memory input, 2 if the build or the seeds failed.
 #
-#   bash Fuzz/run.sh [SECONDS] [TARGET...]        TARGET: FuzzNVList FuzzLabel FuzzPartitions FuzzMOS (default: all)
+#   bash Fuzz/run.sh [SECONDS | --total SECONDS] [TARGET...]        TARGET: FuzzNVList FuzzLabel FuzzPartitions FuzzMOS (default: all)
 #
 # Corpora grow in Fuzz/.corpus/<target>/ and findings land in Fuzz/artifacts/<target>/ (both git-ignored;
 # the artifacts folder is emptied at the start of each target's run).
@@ -11,10 +11,23 @@
 set -uo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-seconds="${1:-60}"
-shift || true
+total=""
+if [ "${1:-}" = --total ]; then
+    total="${2:?--total needs a number of seconds}"
+    shift 2
+    seconds=""
+else
+    seconds="${1:-60}"
+    shift || true
+fi
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(FuzzNVList FuzzLabel FuzzPartitions FuzzMOS)
+# --total SECONDS shares one time budget among the targets (at least 20 s each), so that CI's fuzz phase
+# does not grow with every target added.
+if [ -n "$total" ]; then
+    seconds=$((total / ${#targets[@]}))
+    [ "$seconds" -ge 20 ] || seconds=20
+fi
 
 # The Swift runtime's crash backtracer would otherwise take the signal before libFuzzer and no crash
 # file would be written.
