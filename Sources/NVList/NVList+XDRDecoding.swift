@@ -37,8 +37,8 @@ extension NVList {
     ///
     /// The decoder accepts what libnvpair's `nvlist_unpack` accepts and refuses what it refuses (version,
     /// types, element counts, `decode_size`, unique names); like libnvpair it reads pairs in sequence and
-    /// does not check `encode_size`. Strings must also be valid UTF-8 (libnvpair takes any bytes but NUL):
-    /// a label holding other bytes is reported as unreadable rather than re-encoded with replaced bytes.
+    /// does not check `encode_size`. String values keep their exact bytes, UTF-8 or not (``NVString``), as
+    /// libnvpair takes any bytes but NUL; pair names must be valid UTF-8 (every name ZFS writes is ASCII).
     ///
     /// - Throws: ``NVListError`` with the byte offset and the pair being read.
     public static func decode(xdr bytes: [UInt8]) throws(NVListError) -> NVDecodedStream {
@@ -255,7 +255,7 @@ extension NVList {
             for _ in 0..<n { out.append(try r.readUInt64("an array element", context: context)) }
             return type == .uint64Array ? .uint64Array(out) : .int64Array(out.map { Int64(bitPattern: $0) })
         case .stringArray:
-            var out: [String] = []
+            var out: [NVString] = []
             out.reserveCapacity(n)
             for i in 0..<n { out.append(try r.readString("string \(i)", context: context)) }
             return .stringArray(out)

@@ -65,9 +65,9 @@ struct XDRReader {
         return slice
     }
 
-    /// Reads an XDR string (`uint32` length, bytes, padding) as UTF-8 without NUL.
+    /// Reads an XDR string (`uint32` length, bytes, padding): any bytes but NUL.
     mutating func readString(_ what: @autoclosure () -> String, context: @autoclosure () -> String)
-        throws(NVListError) -> String
+        throws(NVListError) -> NVString
     {
         let at = position
         let length = try readUInt32("the length of \(what())", context: context())
@@ -76,14 +76,16 @@ struct XDRReader {
                               detail: "\(what()) claims \(length) bytes but only \(remaining) remain")
         }
         let raw = try readOpaque(count: Int(length), what(), context: context())
-        return try Self.string(raw, at: at + 4, what(), context: context())
+        let ascii = try Self.scan(raw, at: at + 4, what(), context: context())
+        return raw.withUnsafeBufferPointer { NVString(checkedBytes: $0, ascii: ascii) }
     }
 
-    static func string(_ raw: ArraySlice<UInt8>, at offset: Int, _ what: @autoclosure () -> String,
-                       context: @autoclosure () -> String) throws(NVListError) -> String
+    /// Throws when `raw` holds a NUL byte; otherwise tells whether it is all ASCII.
+    static func scan(_ raw: ArraySlice<UInt8>, at offset: Int, _ what: @autoclosure () -> String,
+                     context: @autoclosure () -> String) throws(NVListError) -> Bool
     {
-        // One pass finds a NUL and tells whether the bytes are ASCII, which every name ZFS writes is; ASCII
-        // needs no UTF-8 validation. (The generic `String(validating:as:)` over a slice also goes through
+        // One pass finds a NUL and tells whether the bytes are ASCII, which nearly every string ZFS writes is;
+        // ASCII needs no UTF-8 validation. (The generic `String(validating:as:)` over a slice also goes through
         // runtime metadata lookups, which made it the decoder's largest cost.)
         let (nul, ascii) = raw.withUnsafeBufferPointer { buffer -> (Int?, Bool) in
             var high: UInt8 = 0
@@ -97,6 +99,14 @@ struct XDRReader {
             throw NVListError(.badString, offset: offset + nul, context: context(),
                               detail: "\(what()) contains a NUL byte")
         }
+        return ascii
+    }
+
+    /// Reads a pair name: bytes without NUL that must be valid UTF-8.
+    static func string(_ raw: ArraySlice<UInt8>, at offset: Int, _ what: @autoclosure () -> String,
+                       context: @autoclosure () -> String) throws(NVListError) -> String
+    {
+        let ascii = try scan(raw, at: offset, what(), context: context())
         let string = raw.withUnsafeBufferPointer { buffer in
             ascii ? String(decoding: buffer, as: UTF8.self) : String(validating: buffer, as: UTF8.self)
         }

@@ -94,8 +94,15 @@ import Testing
         let at = try #require(b.firstIndex(of: UInt8(ascii: "b")))
         b[at] = 0
         #expect(error(b)?.kind == .badString)
+        // A value that is not UTF-8 is what libnvpair accepts: it decodes, with its bytes.
         b[at] = 0xff
-        #expect(error(b)?.kind == .badString)
+        #expect(error(b) == nil)
+        #expect(try NVList.decode(xdr: b).list.string("s")?.bytes == [0x61, 0xff, 0x63, 0x64])
+        // A pair name must still be UTF-8.
+        var n = NVList(pairs: [NVPair("name", .string("v"))]).encodeXDR()
+        let nameAt = try #require(n.firstIndex(of: UInt8(ascii: "m")))
+        n[nameAt] = 0xff
+        #expect(error(n)?.kind == .badString)
     }
 
     @Test func booleansOtherThanZeroOrOne() {
