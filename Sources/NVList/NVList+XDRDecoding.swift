@@ -40,6 +40,12 @@ extension NVList {
     /// does not check `encode_size`. String values keep their exact bytes, UTF-8 or not (``NVString``), as
     /// libnvpair takes any bytes but NUL; pair names must be valid UTF-8 (every name ZFS writes is ASCII).
     ///
+    /// Two differences remain, for streams no ZFS writes: a string value with a NUL inside is refused, while
+    /// libnvpair accepts it when its `decode_size` still matches the length up to the NUL (and then reads the
+    /// string only that far); and a stream that is not in canonical form (nonzero XDR padding, 8- and 16-bit
+    /// values with stray high bits) decodes to the values libnvpair reads but re-encodes in canonical form,
+    /// as libnvpair itself would pack it again.
+    ///
     /// - Throws: ``NVListError`` with the byte offset and the pair being read.
     public static func decode(xdr bytes: [UInt8]) throws(NVListError) -> NVDecodedStream {
         guard bytes.count >= 4 else {
