@@ -3,6 +3,9 @@ struct XDRReader {
     let bytes: [UInt8]
     private(set) var position: Int
     let end: Int
+    /// Stream bytes of strings after a NUL inside them, which libnvpair reads past but does not count (its C
+    /// string ends at the NUL): the re-encoded list is that much shorter.
+    private(set) var hiddenBytes = 0
 
     init(_ bytes: [UInt8], from start: Int, to end: Int) {
         self.bytes = bytes
@@ -76,8 +79,25 @@ struct XDRReader {
                               detail: "\(what()) claims \(length) bytes but only \(remaining) remain")
         }
         let raw = try readOpaque(count: Int(length), what(), context: context())
-        let ascii = try Self.scan(raw, at: at + 4, what(), context: context())
-        return raw.withUnsafeBufferPointer { NVString(checkedBytes: $0, ascii: ascii) }
+        // libnvpair keeps a string as a C string: a NUL inside ends it, and the bytes after it are read past
+        // but are not part of the value. Whether libnvpair accepts the pair then depends on decode_size, which
+        // it checks against the length up to the NUL; the caller does the same.
+        let (nul, ascii) = Self.prefixScan(raw)
+        let value = nul.map { raw[raw.startIndex..<(raw.startIndex + $0)] } ?? raw
+        if let nul { hiddenBytes += align4(raw.count) - align4(nul) }
+        return value.withUnsafeBufferPointer { NVString(checkedBytes: $0, ascii: ascii) }
+    }
+
+    /// The index of the first NUL, if any, and whether the bytes before it are all ASCII.
+    static func prefixScan(_ raw: ArraySlice<UInt8>) -> (nul: Int?, ascii: Bool) {
+        raw.withUnsafeBufferPointer { buffer -> (Int?, Bool) in
+            var high: UInt8 = 0
+            for (i, byte) in buffer.enumerated() {
+                if byte == 0 { return (i, high < 0x80) }
+                high |= byte
+            }
+            return (nil, high < 0x80)
+        }
     }
 
     /// Throws when `raw` holds a NUL byte; otherwise tells whether it is all ASCII.

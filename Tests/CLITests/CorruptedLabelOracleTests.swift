@@ -214,6 +214,28 @@ struct CorruptedLabelOracleTests {
         #expect(diffs.isEmpty, "\(diffs)")
     }
 
+    @Test("a NUL inside the hostname, checksum recomputed: libnvpair reads the string up to it",
+          .oracle(.zlabelJSON, .labelTool))
+    func nulInsideAString() throws {
+        let fixture = try Fixture.named("rpool-kvm.img")
+        let copy = try Fixture.scratchCopy(fixture.name)
+        let vdev = LabelAgreement.Vdev(copy.url, fixture: fixture)
+        let area = try LabelAgreement.readBytes(copy.url, at: vdev.configArea(2), count: LabelAgreement.configCapacity)
+        let at = try #require(LabelAgreement.find(Array("omnios".utf8), in: area), "hostname not in L2")
+        // "om\0ios": strlen 2, so decode_size (align8(strlen + 1) = 8) still matches and libnvpair accepts it
+        try LabelAgreement.writeBytes([0], to: copy.url, at: vdev.configArea(2) + UInt64(at) + 2)
+        try fixChecksum(copy.url, label: 2)
+
+        let dump = try Oracle.zlabelJSON(vdev.device)
+        #expect(dump.labels[2].isValid, "\(dump.result)")
+        #expect(dump.labels[2].config?["hostname"]?.string == "om", "\(dump.result)")
+        let (_, doc) = try LabelAgreement.inspectJSON([copy.url.path])
+        let label = try LabelAgreement.onlyVdev(doc)["labels"]?[2]
+        #expect(label?["status"]?.string == "valid")
+        let diffs = LabelAgreement.differences(label?["config"], dump.labels[2].config)
+        #expect(diffs.isEmpty, "\(diffs)")
+    }
+
     private func flipPoolNameCase(_ vdev: LabelAgreement.Vdev, fixture: Fixture, label: Int, mask: UInt8) throws {
         let area = try LabelAgreement.readBytes(vdev.url, at: vdev.configArea(label), count: LabelAgreement.configCapacity)
         let at = try #require(LabelAgreement.find(Array(fixture.poolName.utf8), in: area), "pool name not in L\(label)")
