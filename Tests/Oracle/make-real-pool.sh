@@ -77,8 +77,8 @@ if [ "$ESC" = 1 ]; then
   unescape() { printf '%b' "$1"; }
   HOSTN=$(unescape "$HOSTN")
   for i in "${!OUTS[@]}"; do
-    PATHS[$i]=$(unescape "${PATHS[$i]}"); PHYSS[$i]=$(unescape "${PHYSS[$i]}")
-    DEVIDS[$i]=$(unescape "${DEVIDS[$i]}")
+    PATHS[i]=$(unescape "${PATHS[$i]}"); PHYSS[i]=$(unescape "${PHYSS[$i]}")
+    DEVIDS[i]=$(unescape "${DEVIDS[$i]}")
   done
 fi
 
