@@ -5,7 +5,7 @@
 
 OUTDIR gets four folders, one per target:
   nvlist/      packed config nvlists from label 0 of every pool image (and its bootenv nvlist, if any), plus
-               the libnvpair vectors in Fixtures/nvlist/ (every data type);
+               the libnvpair vectors in Fixtures/nvlist/ (every data type, and strings that are not UTF-8);
   label/       label descriptions in FuzzLabel's input format (see Sources/FuzzLabel/main.swift);
   partitions/  the table sectors of every partitioned disk image in FuzzPartitions' sparse-disk format, and
                the first sectors of a few disks as raw images;

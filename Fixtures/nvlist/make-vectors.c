@@ -125,6 +125,24 @@ main(int argc, char **argv)
 	nvlist_add_string(typeflag, "x", "one");
 	write_packed(dir, "unique-name-type", typeflag);
 
+	/*
+	 * strings are bytes: libnvpair packs any bytes but NUL, UTF-8 or not (a Latin-1 hostname, a lone
+	 * continuation byte, a truncated sequence, an overlong encoding), and two UTF-8 spellings of one
+	 * character stay two different strings
+	 */
+	nvlist_t *bytestr, *bs_inner;
+	nvlist_alloc(&bytestr, NV_UNIQUE_NAME, 0);
+	nvlist_add_string(bytestr, "hostname", "omni\xf6s");
+	nvlist_add_string(bytestr, "comment", "\x80 lone, \xe2\x82 cut, \xc0\xaf overlong, \\x41 literal");
+	nvlist_add_string(bytestr, "precomposed", "caf\xc3\xa9");
+	nvlist_add_string(bytestr, "decomposed", "cafe\xcc\x81");
+	const char *bstrs[4] = { "ok", "\xff\xfe", "", "ende\xe9" };
+	nvlist_add_string_array(bytestr, "strings", (char **)bstrs, 4);
+	nvlist_alloc(&bs_inner, NV_UNIQUE_NAME, 0);
+	nvlist_add_string(bs_inner, "path", "/dev/dsk/c1t0d0s0-\xe9t\xe9");
+	nvlist_add_nvlist(bytestr, "vdev_tree", bs_inner);
+	write_packed(dir, "non-utf8-strings", bytestr);
+
 	/* an empty list */
 	nvlist_t *none;
 	nvlist_alloc(&none, NV_UNIQUE_NAME, 0);

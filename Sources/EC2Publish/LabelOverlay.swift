@@ -65,7 +65,7 @@ extension PlannedLabelEdit {
         let targetPlan = try target.plan(device: target == .ec2Nitro ? nil : device, placement: try PoolPlacement(region: vdev.region))
         var edit = LeafEdit()
         edit.adopt(targetPlan)
-        if let devid { edit.devid = .set(devid) }
+        if let devid { edit.devid = .set(NVString(devid)) }
         edit.removeHostid = removeHostid
         if let guid = vdev.labels.config?.uint64("guid") { edit.leaf = .guid(guid) }
         let plan = try LabelWriter.plan([EditTarget(image: image, region: vdev.region)], edit: edit)

@@ -109,7 +109,9 @@ public enum JSONValue: Sendable, Hashable {
 
 extension NVList {
     /// The list as a JSON object, in the mapping of libnvpair's `nvlist_print_json`: numbers as exact JSON
-    /// integers, nested lists as objects, list arrays as arrays, a valueless boolean flag as `true`.
+    /// integers, nested lists as objects, list arrays as arrays, a valueless boolean flag as `true`. A string
+    /// is a JSON string when its bytes are valid UTF-8, and otherwise the object `{"base64": "..."}` holding
+    /// its exact bytes (``NVString/json``), so the mapping loses nothing.
     public var json: JSONValue { .object(pairs.map { ($0.name, $0.value.json) }) }
 }
 
@@ -130,7 +132,7 @@ extension NVValue {
         case .uint64(let v): .uint(v)
         case .hrtime(let v): .int(v)
         case .double(let v): .double(v)
-        case .string(let s): .string(s)
+        case .string(let s): s.json
         case .byteArray(let a): .array(a.map { .uint(UInt64($0)) })
         case .int8Array(let a): .array(a.map { .int(Int64($0)) })
         case .uint8Array(let a): .array(a.map { .uint(UInt64($0)) })
@@ -141,9 +143,16 @@ extension NVValue {
         case .int64Array(let a): .array(a.map { .int($0) })
         case .uint64Array(let a): .array(a.map { .uint($0) })
         case .booleanArray(let a): .array(a.map { .bool($0) })
-        case .stringArray(let a): .array(a.map { .string($0) })
+        case .stringArray(let a): .array(a.map { $0.json })
         case .nvlist(let l): l.json
         case .nvlistArray(let a): .array(a.map { $0.json })
         }
     }
+}
+
+extension NVString {
+    /// The string in the JSON mapping of ``NVList/json``: a JSON string when the bytes are valid UTF-8 (JSON
+    /// escapes keep every character), otherwise `{"base64": "..."}` with the exact bytes in standard base64,
+    /// since a JSON string cannot carry bytes that are not UTF-8.
+    public var json: JSONValue { string.map(JSONValue.string) ?? .object([("base64", .string(base64))]) }
 }

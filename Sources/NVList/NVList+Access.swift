@@ -30,8 +30,9 @@ extension NVList {
         return nil
     }
 
-    /// The string value of `name`, or `nil` when absent or of another type.
-    public func string(_ name: String) -> String? {
+    /// The string value of `name`, or `nil` when absent or of another type. Its bytes need not be UTF-8:
+    /// `.string` is the text when they are, `.description` always text (see ``NVString``).
+    public func string(_ name: String) -> NVString? {
         if case .string(let v)? = self[name] { return v }
         return nil
     }

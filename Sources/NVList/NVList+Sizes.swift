@@ -31,7 +31,7 @@ extension NVValue {
         case .boolean: 0
         case .booleanValue, .byte, .int8, .uint8, .int16, .uint16, .int32, .uint32: 4
         case .int64, .uint64, .hrtime, .double: 8
-        case .string(let s): 4 + align4(s.utf8.count)
+        case .string(let s): 4 + align4(s.byteCount)
         case .byteArray(let a): align4(a.count)
         case .int8Array(let a): 4 + 4 * a.count
         case .uint8Array(let a): 4 + 4 * a.count
@@ -42,7 +42,7 @@ extension NVValue {
         case .booleanArray(let a): 4 + 4 * a.count
         case .int64Array(let a): 4 + 8 * a.count
         case .uint64Array(let a): 4 + 8 * a.count
-        case .stringArray(let a): a.reduce(0) { $0 + 4 + align4($1.utf8.count) }
+        case .stringArray(let a): a.reduce(0) { $0 + 4 + align4($1.byteCount) }
         case .nvlist(let l): l.encodedBodySize
         case .nvlistArray(let a): a.reduce(0) { $0 + $1.encodedBodySize }
         }
@@ -67,7 +67,7 @@ extension NVValue {
         case .int16, .uint16: 2
         case .int32, .uint32: 4
         case .int64, .uint64, .hrtime, .double: 8
-        case .string(let s): s.utf8.count + 1
+        case .string(let s): s.byteCount + 1
         case .byteArray(let a): a.count
         case .int8Array(let a): a.count
         case .uint8Array(let a): a.count
@@ -78,7 +78,7 @@ extension NVValue {
         case .booleanArray(let a): 4 * a.count
         case .int64Array(let a): 8 * a.count
         case .uint64Array(let a): 8 * a.count
-        case .stringArray(let a): a.reduce(8 * a.count) { $0 + $1.utf8.count + 1 }
+        case .stringArray(let a): a.reduce(8 * a.count) { $0 + $1.byteCount + 1 }
         case .nvlist: 24
         case .nvlistArray(let a): 32 * a.count
         }

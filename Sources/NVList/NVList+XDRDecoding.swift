@@ -24,7 +24,8 @@ public struct NVDecodedStream: Sendable, Hashable {
     public var header: NVStreamHeader
     /// The packed size as libnvpair computes it (`nvlist_size`): the bytes up to the end of the top-level
     /// terminator, plus 4 for every empty numeric array, which libnvpair counts but does not write. It can
-    /// exceed the bytes read by that much.
+    /// exceed the bytes read by that much (and falls short of them by the bytes after a NUL inside a string,
+    /// which are not part of the value).
     public var byteCount: Int
 }
 
@@ -37,8 +38,14 @@ extension NVList {
     ///
     /// The decoder accepts what libnvpair's `nvlist_unpack` accepts and refuses what it refuses (version,
     /// types, element counts, `decode_size`, unique names); like libnvpair it reads pairs in sequence and
-    /// does not check `encode_size`. Strings must also be valid UTF-8 (libnvpair takes any bytes but NUL):
-    /// a label holding other bytes is reported as unreadable rather than re-encoded with replaced bytes.
+    /// does not check `encode_size`. String values keep their exact bytes, UTF-8 or not (``NVString``), as
+    /// libnvpair takes any bytes but NUL; pair names must be valid UTF-8 (every name ZFS writes is ASCII).
+    ///
+    /// A string value with a NUL inside ends at the NUL, as libnvpair's C string does; like libnvpair, the
+    /// decoder accepts such a pair only when its `decode_size` matches that shorter length. Such a stream, and
+    /// any other that no ZFS writes because it is not in canonical form (nonzero XDR padding, 8- and 16-bit
+    /// values with stray high bits), decodes to the values libnvpair reads and re-encodes in canonical form,
+    /// as libnvpair itself would pack it again; every stream ZFS writes re-encodes to the identical bytes.
     ///
     /// - Throws: ``NVListError`` with the byte offset and the pair being read.
     public static func decode(xdr bytes: [UInt8]) throws(NVListError) -> NVDecodedStream {
@@ -53,7 +60,7 @@ extension NVList {
         let header = NVStreamHeader(hostByteOrder: bytes[1] == 0 ? .big : .little)
         var reader = XDRReader(bytes, from: 4, to: bytes.count)
         let (list, slack) = try decodeBody(&reader, depth: 0, context: ListPath(""))
-        return NVDecodedStream(list: list, header: header, byteCount: reader.position + slack)
+        return NVDecodedStream(list: list, header: header, byteCount: reader.position + slack - reader.hiddenBytes)
     }
 
     /// Decodes an embedded list body; also returns its *slack*: the bytes libnvpair counts in sizes but does
@@ -255,7 +262,7 @@ extension NVList {
             for _ in 0..<n { out.append(try r.readUInt64("an array element", context: context)) }
             return type == .uint64Array ? .uint64Array(out) : .int64Array(out.map { Int64(bitPattern: $0) })
         case .stringArray:
-            var out: [String] = []
+            var out: [NVString] = []
             out.reserveCapacity(n)
             for i in 0..<n { out.append(try r.readString("string \(i)", context: context)) }
             return .stringArray(out)

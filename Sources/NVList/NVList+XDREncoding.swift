@@ -72,6 +72,13 @@ struct XDRWriter {
         }
     }
 
+    mutating func string(_ s: NVString) {
+        s.withBytes { bytes in
+            u32(UInt32(bytes.count))
+            opaque(bytes)
+        }
+    }
+
     /// Writes a list body and returns its slack: bytes counted in encode sizes but not written.
     @discardableResult
     mutating func writeBody(_ list: NVList) -> Int {

@@ -68,8 +68,8 @@ public enum NVValue: Sendable, Hashable {
     case int64(Int64)
     /// `DATA_TYPE_UINT64` (8).
     case uint64(UInt64)
-    /// `DATA_TYPE_STRING` (9); never contains a NUL byte.
-    case string(String)
+    /// `DATA_TYPE_STRING` (9): any bytes but NUL, kept exactly (see ``NVString``).
+    case string(NVString)
     /// `DATA_TYPE_BYTE_ARRAY` (10).
     case byteArray([UInt8])
     /// `DATA_TYPE_INT16_ARRAY` (11).
@@ -85,7 +85,7 @@ public enum NVValue: Sendable, Hashable {
     /// `DATA_TYPE_UINT64_ARRAY` (16).
     case uint64Array([UInt64])
     /// `DATA_TYPE_STRING_ARRAY` (17).
-    case stringArray([String])
+    case stringArray([NVString])
     /// `DATA_TYPE_HRTIME` (18): nanoseconds.
     case hrtime(Int64)
     /// `DATA_TYPE_NVLIST` (19).

@@ -3,6 +3,9 @@ struct XDRReader {
     let bytes: [UInt8]
     private(set) var position: Int
     let end: Int
+    /// Stream bytes of strings after a NUL inside them, which libnvpair reads past but does not count (its C
+    /// string ends at the NUL): the re-encoded list is that much shorter.
+    private(set) var hiddenBytes = 0
 
     init(_ bytes: [UInt8], from start: Int, to end: Int) {
         self.bytes = bytes
@@ -65,9 +68,9 @@ struct XDRReader {
         return slice
     }
 
-    /// Reads an XDR string (`uint32` length, bytes, padding) as UTF-8 without NUL.
+    /// Reads an XDR string (`uint32` length, bytes, padding): any bytes but NUL.
     mutating func readString(_ what: @autoclosure () -> String, context: @autoclosure () -> String)
-        throws(NVListError) -> String
+        throws(NVListError) -> NVString
     {
         let at = position
         let length = try readUInt32("the length of \(what())", context: context())
@@ -76,14 +79,33 @@ struct XDRReader {
                               detail: "\(what()) claims \(length) bytes but only \(remaining) remain")
         }
         let raw = try readOpaque(count: Int(length), what(), context: context())
-        return try Self.string(raw, at: at + 4, what(), context: context())
+        // libnvpair keeps a string as a C string: a NUL inside ends it, and the bytes after it are read past
+        // but are not part of the value. Whether libnvpair accepts the pair then depends on decode_size, which
+        // it checks against the length up to the NUL; the caller does the same.
+        let (nul, ascii) = Self.prefixScan(raw)
+        let value = nul.map { raw[raw.startIndex..<(raw.startIndex + $0)] } ?? raw
+        if let nul { hiddenBytes += align4(raw.count) - align4(nul) }
+        return value.withUnsafeBufferPointer { NVString(checkedBytes: $0, ascii: ascii) }
     }
 
-    static func string(_ raw: ArraySlice<UInt8>, at offset: Int, _ what: @autoclosure () -> String,
-                       context: @autoclosure () -> String) throws(NVListError) -> String
+    /// The index of the first NUL, if any, and whether the bytes before it are all ASCII.
+    static func prefixScan(_ raw: ArraySlice<UInt8>) -> (nul: Int?, ascii: Bool) {
+        raw.withUnsafeBufferPointer { buffer -> (Int?, Bool) in
+            var high: UInt8 = 0
+            for (i, byte) in buffer.enumerated() {
+                if byte == 0 { return (i, high < 0x80) }
+                high |= byte
+            }
+            return (nil, high < 0x80)
+        }
+    }
+
+    /// Throws when `raw` holds a NUL byte; otherwise tells whether it is all ASCII.
+    static func scan(_ raw: ArraySlice<UInt8>, at offset: Int, _ what: @autoclosure () -> String,
+                     context: @autoclosure () -> String) throws(NVListError) -> Bool
     {
-        // One pass finds a NUL and tells whether the bytes are ASCII, which every name ZFS writes is; ASCII
-        // needs no UTF-8 validation. (The generic `String(validating:as:)` over a slice also goes through
+        // One pass finds a NUL and tells whether the bytes are ASCII, which nearly every string ZFS writes is;
+        // ASCII needs no UTF-8 validation. (The generic `String(validating:as:)` over a slice also goes through
         // runtime metadata lookups, which made it the decoder's largest cost.)
         let (nul, ascii) = raw.withUnsafeBufferPointer { buffer -> (Int?, Bool) in
             var high: UInt8 = 0
@@ -97,6 +119,14 @@ struct XDRReader {
             throw NVListError(.badString, offset: offset + nul, context: context(),
                               detail: "\(what()) contains a NUL byte")
         }
+        return ascii
+    }
+
+    /// Reads a pair name: bytes without NUL that must be valid UTF-8.
+    static func string(_ raw: ArraySlice<UInt8>, at offset: Int, _ what: @autoclosure () -> String,
+                       context: @autoclosure () -> String) throws(NVListError) -> String
+    {
+        let ascii = try scan(raw, at: offset, what(), context: context())
         let string = raw.withUnsafeBufferPointer { buffer in
             ascii ? String(decoding: buffer, as: UTF8.self) : String(validating: buffer, as: UTF8.self)
         }

@@ -31,7 +31,8 @@ public enum LeafSelector: Sendable, Hashable, CustomStringConvertible {
 public struct LeafEdit: Sendable, Hashable {
     /// What to do with one string field.
     public enum Change: Sendable, Hashable {
-        case set(String)
+        /// Set the field to these bytes (a string literal or `NVString(text)` for text).
+        case set(NVString)
         case remove
     }
 
@@ -146,8 +147,9 @@ public struct LabelEditPlan: Sendable {
     public struct FieldChange: Sendable, Hashable, CustomStringConvertible {
         /// The nvlist path of the changed value, such as `vdev_tree.phys_path`.
         public var path: String
-        /// The value before and after; `nil` when absent.
-        public var old: String?, new: String?
+        /// The value before and after, with their exact bytes; `nil` when absent. The text form writes a
+        /// string that is not UTF-8 in ``NVString/escaped`` form, JSON as ``NVString/json``.
+        public var old: NVString?, new: NVString?
         public var description: String { "\(path): \(old.map { "'\($0)'" } ?? "(absent)") -> \(new.map { "'\($0)'" } ?? "(absent)")" }
     }
 
@@ -224,9 +226,9 @@ public struct LabelEditPlan: Sendable {
             }
             target = leaf
         case .path(let p):
-            let matches = order.compactMap { leaves[$0] }.filter { $0.path == p }
+            let matches = order.compactMap { leaves[$0] }.filter { $0.path?.matches(p) == true }
             guard let leaf = matches.first else {
-                throw LabelEditError(.leafNotFound, message: "no leaf with path '\(p)' (paths: \(order.compactMap { leaves[$0]?.path }.joined(separator: ", ")))")
+                throw LabelEditError(.leafNotFound, message: "no leaf with path '\(p)' (paths: \(order.compactMap { leaves[$0]?.path?.description }.joined(separator: ", ")))")
             }
             guard matches.count == 1 else {
                 throw LabelEditError(.ambiguousLeaf, message: "\(matches.count) leaves have path '\(p)'; choose one with --vdev GUID")
@@ -244,7 +246,7 @@ public struct LabelEditPlan: Sendable {
             }
             if edit.removeHostid, let old = after.uint64("hostid") {
                 after["hostid"] = nil
-                diff.append(FieldChange(path: "hostid", old: String(old), new: nil))
+                diff.append(FieldChange(path: "hostid", old: NVString(String(old)), new: nil))
             }
             if edit.removeHostname, let old = after.string("hostname") {
                 after["hostname"] = nil
@@ -294,12 +296,12 @@ public struct LabelEditPlan: Sendable {
     private static func validate(_ edit: LeafEdit) throws(LabelEditError) {
         for (name, change) in [("path", edit.path), ("devid", edit.devid), ("phys_path", edit.physPath)] {
             guard case .set(let value)? = change else { continue }
-            if value.isEmpty {
+            if value.byteCount == 0 {
                 throw LabelEditError(.invalidValue, message: "\(name) cannot be empty" + (name == "path" ? "" : "; use --remove-\(name == "devid" ? "devid" : "phys-path")"))
             }
-            if value.utf8.contains(0) { throw LabelEditError(.invalidValue, message: "\(name) contains a NUL byte") }
-            if value.utf8.count > LeafEdit.maximumStringLength {
-                throw LabelEditError(.invalidValue, message: "\(name) is \(value.utf8.count) bytes; at most \(LeafEdit.maximumStringLength) fit")
+            // An NVString holds no NUL byte, so only the length is left to check.
+            if value.byteCount > LeafEdit.maximumStringLength {
+                throw LabelEditError(.invalidValue, message: "\(name) is \(value.byteCount) bytes; at most \(LeafEdit.maximumStringLength) fit")
             }
         }
         if edit.path == .remove { throw LabelEditError(.invalidValue, message: "path cannot be removed: ZFS needs one") }
@@ -326,14 +328,16 @@ public struct LabelEditPlan: Sendable {
                 node[key] = nil
                 diff.append(FieldChange(path: "\(nodePath).\(key)", old: old, new: nil))
             case .set(let value):
-                guard old != value else { continue }
+                // Compared as bytes: a value that differs only in its Unicode normalization is a change.
+                let new = value
+                guard old != new else { continue }
                 if node.contains(key) {
-                    node[key] = .string(value)
+                    node[key] = .string(new)
                 } else {
                     let after = predecessors.lazy.compactMap { p in node.pairs.firstIndex { $0.name == p } }.first
-                    node.pairs.insert(NVPair(key, .string(value)), at: after.map { $0 + 1 } ?? node.pairs.count)
+                    node.pairs.insert(NVPair(key, .string(new)), at: after.map { $0 + 1 } ?? node.pairs.count)
                 }
-                diff.append(FieldChange(path: "\(nodePath).\(key)", old: old, new: value))
+                diff.append(FieldChange(path: "\(nodePath).\(key)", old: old, new: new))
             }
         }
         do { try config.setValue(.nvlist(node), at: nodePath) } catch {
@@ -377,8 +381,8 @@ extension LabelEditPlan {
                 .object([
                     ("name", .string(m.name)), ("guid", .uint(m.guid)),
                     ("changes", .array(m.diff.map { c in
-                        .object([("path", .string(c.path)), ("old", c.old.map(JSONValue.string) ?? .null),
-                                 ("new", c.new.map(JSONValue.string) ?? .null)])
+                        .object([("path", .string(c.path)), ("old", c.old?.json ?? .null),
+                                 ("new", c.new?.json ?? .null)])
                     })),
                     ("labels", .array(m.labels.map { l in
                         let action: String

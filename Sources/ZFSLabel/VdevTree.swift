@@ -5,9 +5,9 @@ public struct VdevLeaf: Sendable, Hashable {
     /// The leaf's `guid`.
     public var guid: UInt64
     /// The leaf's `type` (`disk`, `file`).
-    public var type: String?
-    /// `path`, `devid` and `phys_path`, when present.
-    public var path: String?, devid: String?, physPath: String?
+    public var type: NVString?
+    /// `path`, `devid` and `phys_path`, when present, with their exact bytes (which need not be UTF-8).
+    public var path: NVString?, devid: NVString?, physPath: NVString?
     /// Where the leaf sits in the label config, such as `vdev_tree.children[1]`.
     public var configPath: NVPath
 }

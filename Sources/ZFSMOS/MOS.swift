@@ -83,7 +83,7 @@ public enum MOS {
         var problem: String?
         if let object = properties.first(where: { $0.name == "bootfs" })?.uint64, object != 0 {
             do throws(MOSError) {
-                bootfs = DatasetReference(object: object, name: try datasetName(os, object, pool: config.string("name") ?? "?"))
+                bootfs = DatasetReference(object: object, name: try datasetName(os, object, pool: config.string("name")?.description ?? "?"))
             } catch {
                 problem = "bootfs dataset \(object): \(error)"
             }

@@ -59,7 +59,7 @@ public struct VdevNode: Sendable, Hashable {
 
     /// Parses a `vdev_tree` nvlist, or returns `nil` when it has no `type` or `guid` or nests too deep.
     public init?(config: NVList, depth: Int = 0) {
-        guard depth < 8, let type = config.string("type"), let guid = config.uint64("guid") else { return nil }
+        guard depth < 8, let type = config.string("type")?.description, let guid = config.uint64("guid") else { return nil }
         var children: [VdevNode] = []
         for child in config.lists("children") ?? [] {
             guard let node = VdevNode(config: child, depth: depth + 1) else { return nil }

@@ -122,7 +122,7 @@ public struct BootView: Sendable, Hashable {
             return
         }
         self.label = label.index
-        pool = config.string("name") ?? ""
+        pool = config.string("name")?.description ?? ""
         let ownGUID = config.uint64("guid")
         guard let tree = config.list("vdev_tree") else {
             problems.append("label \(label.index) has no vdev_tree")
@@ -135,15 +135,15 @@ public struct BootView: Sendable, Hashable {
             leaf = Self.findLeaf(tree, guid: ownGUID)
             poolGUID = config.uint64("pool_guid")
             vdevGUID = ownGUID
-            bootpath = leaf?.string("phys_path")
-            diskdevid = leaf?.string("devid")
+            bootpath = leaf?.string("phys_path")?.description
+            diskdevid = leaf?.string("devid")?.description
         case .pvGrub:
             leaf = Self.legacyLeaf(tree, guid: ownGUID)
             if leaf == nil {
                 problems.append("legacy GRUB finds no usable disk leaf whose guid is the label's own (\(ownGUID.map(String.init) ?? "none")); it supports disk leaves of single-disk and mirror pools only")
             }
-            bootpath = leaf?.string("phys_path")
-            diskdevid = leaf?.string("devid")
+            bootpath = leaf?.string("phys_path")?.description
+            diskdevid = leaf?.string("devid")?.description
             if leaf != nil && bootpath == nil && diskdevid == nil {
                 problems.append("the leaf has neither phys_path nor devid: legacy GRUB's $ZFS-BOOTFS fails with ERR_NO_BOOTPATH")
             }
@@ -205,7 +205,7 @@ public struct BootView: Sendable, Hashable {
         guard depth < 8, let type = tree.string("type") else { return (nil, nil) }
         if type == "disk" {
             guard let p = tree.string("phys_path"), let d = tree.string("devid") else { return (nil, nil) }
-            return (p, d)
+            return (p.description, d.description)
         }
         guard type == "mirror" else { return (nil, nil) }
         for child in tree.lists("children") ?? [] {

@@ -87,8 +87,8 @@ public struct Diagnosis: Sendable {
 
     /// One value of a field and the labels that hold it.
     public struct LabelGroup: Sendable, Hashable {
-        /// The value; `nil` when the pair is absent.
-        public var value: String?
+        /// The value, with its exact bytes (which need not be UTF-8); `nil` when the pair is absent.
+        public var value: NVString?
         /// The indices of the valid labels that hold it.
         public var labels: [Int]
     }
@@ -100,11 +100,11 @@ public struct Diagnosis: Sendable {
         /// Each distinct value the valid labels hold, with the label indices.
         public var labels: [LabelGroup]
         /// The MOS copy (`.some(nil)`: absent there); `nil` when the MOS was not read or lacks the leaf.
-        public var mos: String??
+        public var mos: NVString??
         /// What the target implies; `nil` when no target was given or it leaves the field alone.
         public var target: LabelChange?
         /// The value ZFS and the loaders use: that of the label the config is read from.
-        public var effective: String?
+        public var effective: NVString?
     }
 
     /// One leaf vdev found in the images.
@@ -191,7 +191,7 @@ extension Diagnosis {
                 guard let config = vdev.labels.config, let guid = config.uint64("guid") else { continue }
                 if poolGUID == nil {
                     poolGUID = config.uint64("pool_guid")
-                    pool = config.string("name") ?? ""
+                    pool = config.string("name")?.description ?? ""
                 }
                 let isBootDisk = index == 0 && leaves.isEmpty
                 if isBootDisk, let target {
@@ -261,7 +261,7 @@ extension Diagnosis {
         guid: UInt64, image: String, region: VdevRegion, labels: VdevLabels, mos: [UInt64: VdevLeaf]?,
         plan: BootTargetPlan?, isBootDisk: Bool
     ) -> Leaf {
-        func value(_ leaf: VdevLeaf?, _ field: String) -> String? {
+        func value(_ leaf: VdevLeaf?, _ field: String) -> NVString? {
             switch field {
             case "phys_path": leaf?.physPath
             case "path": leaf?.path
@@ -290,7 +290,7 @@ extension Diagnosis {
                 let change = name == "phys_path" ? plan.physPath : name == "path" ? plan.path : plan.devid
                 target = change == .keep ? nil : change
             }
-            let mosValue: String?? = mos == nil || mosLeaf == nil ? nil : .some(value(mosLeaf, name))
+            let mosValue: NVString?? = mos == nil || mosLeaf == nil ? nil : .some(value(mosLeaf, name))
             fields.append(Field(name: name, labels: groups, mos: mosValue, target: target,
                                 effective: value(configLeaf, name)))
         }
@@ -317,7 +317,7 @@ extension Diagnosis {
         return "'" + s.split(separator: "'", omittingEmptySubsequences: false).joined(separator: "'\\''") + "'"
     }
 
-    static func show(_ value: String?) -> String { value.map { "'\($0)'" } ?? "nothing" }
+    static func show(_ value: NVString?) -> String { value.map { "'\($0)'" } ?? "nothing" }
 
     // MARK: rules
 
@@ -417,7 +417,7 @@ extension Diagnosis {
         for field in leaf.fields {
             guard let change = field.target else { continue }
             switch (field.name, change) {
-            case ("phys_path", .set(let wanted)) where field.effective != wanted:
+            case ("phys_path", .set(let wanted)) where field.effective != NVString(wanted):
                 let consequence = loader == .pvGrub
                     ? "pv-grub passes it as bootpath and no pool or vdev guids; \(opens), and with no guids to scan "
                         + "for the kernel stops with \"Cannot read the pool label\": the instance does not boot"
@@ -429,7 +429,7 @@ extension Diagnosis {
                     message: "device mismatch: the labels say phys_path \(show(field.effective)), but on "
                         + "\(target.rawValue) \(seen) is '\(wanted)': \(consequence).",
                     fix: fix))
-            case ("path", .set(let wanted)) where field.effective != wanted:
+            case ("path", .set(let wanted)) where field.effective != NVString(wanted):
                 out.append(Finding(
                     severity: .note, kind: .targetPath, leaf: leaf.guid,
                     message: "the labels say path \(show(field.effective)); devfsadm will name the disk '\(wanted)' on "
@@ -484,7 +484,7 @@ extension Diagnosis {
                     out += "    MOS:        (no such leaf)\n"
                 }
                 switch field.target {
-                case .set(let v)?: out += "    target:     \(v == field.effective ? "same" : "'\(v)'")\n"
+                case .set(let v)?: out += "    target:     \(NVString(v) == field.effective ? "same" : "'\(v)'")\n"
                 case .remove?: out += "    target:     \(field.effective == nil ? "same (absent)" : "absent")\n"
                 default: break
                 }
@@ -504,6 +504,7 @@ extension Diagnosis {
     /// The diagnosis as one JSON object.
     public var json: JSONValue {
         func opt(_ s: String?) -> JSONValue { s.map(JSONValue.string) ?? .null }
+        func opt(_ s: NVString?) -> JSONValue { s?.json ?? .null }
         let leafJSON: [JSONValue] = leaves.map { leaf in
             var fields: [(String, JSONValue)] = []
             for field in leaf.fields {

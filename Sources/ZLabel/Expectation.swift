@@ -402,7 +402,7 @@ public struct ExpectationReport: Sendable, CustomStringConvertible {
                         pools[i].images.append((storage, selector))
                     }
                 } else {
-                    pools.append((key, [(storage, selector)], config?.string("name") ?? "?"))
+                    pools.append((key, [(storage, selector)], config?.string("name")?.description ?? "?"))
                 }
             }
         }
@@ -509,7 +509,7 @@ public struct ExpectationReport: Sendable, CustomStringConvertible {
                     holds = numeric != nil && Expectation.stateNumber(t) == numeric
                 } else {
                     holds = value == nil ? expectation.expected == .absent
-                        : Self.matches(expectation.expected, found: found, numeric: numeric)
+                        : Self.matches(expectation.expected, found: found, numeric: numeric, value: value)
                 }
                 out.append(outcome(label.index, found, holds))
             }
@@ -537,7 +537,7 @@ public struct ExpectationReport: Sendable, CustomStringConvertible {
             case .guid(let g):
                 found = leaves.first { $0.guid == g }
             case .path(let p):
-                let matches = leaves.filter { $0.path == p }
+                let matches = leaves.filter { $0.path?.matches(p) == true }
                 guard matches.count <= 1 else {
                     return .failure(LookupFailure("\(matches.count) leaves have path \(p); name one by guid"))
                 }
@@ -576,14 +576,18 @@ public struct ExpectationReport: Sendable, CustomStringConvertible {
         default: number = nil
         }
         if subject == .state, let number { return (Expectation.stateName(number), number) }
+        // A string shows as its text, or, when its bytes are not UTF-8, in the escaped form (`h\xf6st`).
+        if case .string(let s) = value { return (s.description, nil) }
         switch value.json {
         case .string(let s): return (s, number)
         case let other: return (other.rendered(), number)
         }
     }
 
-    static func matches(_ expected: Expectation.Value, found: String, numeric: UInt64?) -> Bool {
+    static func matches(_ expected: Expectation.Value, found: String, numeric: UInt64?, value: NVValue? = nil) -> Bool {
         guard case .text(let text) = expected else { return false }
+        // A string matches its exact text or its escaped form (`\xNN` for a byte, `\\` for a backslash).
+        if case .string(let s)? = value { return s.matches(text) }
         if let numeric, let wanted = Expectation.parseNumber(text) { return numeric == wanted }
         return text == found
     }

@@ -73,7 +73,7 @@ public struct PoolInspection: Sendable {
         }
         self.reports = reports
         self.poolGUID = poolGUID
-        self.poolName = leaves.first?.config.string("name") ?? ""
+        self.poolName = leaves.first?.config.string("name")?.description ?? ""
         self.uberblock = best.ub
         self.uberblockLeaf = best.leaf
         self.topology = PoolTopology(labelConfigs: leaves.map(\.config))

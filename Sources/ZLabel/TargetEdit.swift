@@ -1,4 +1,5 @@
 import BootTargets
+import NVList
 import DiskPartitions
 import ZFSImage
 import ZFSLabel
@@ -8,7 +9,7 @@ extension LeafEdit {
     public mutating func adopt(_ plan: BootTargetPlan) {
         func convert(_ change: BootTargets.LabelChange) -> LeafEdit.Change? {
             switch change {
-            case .set(let v): .set(v)
+            case .set(let v): .set(NVString(v))
             case .remove: .remove
             case .keep: nil
             }

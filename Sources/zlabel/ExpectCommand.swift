@@ -23,9 +23,11 @@ struct Expect: ParsableCommand {
               vdev_tree.children[0].devid=X    a label config value, by nvlist path
               leaf[GUID|PATH].phys_path=X      a leaf chosen by guid or current path
               label[0,1].hostname=omnios       only these labels
-            Numbers match in decimal or 0x hexadecimal. Each failure prints one line: the image, the label, \
-            what was expected and what was found. Give every member of a mirror or raidz to check each \
-            member's labels; bootfs is read once per pool from all of its images.
+            Numbers match in decimal or 0x hexadecimal. A string that is not UTF-8 matches in escaped \
+            form: each byte outside UTF-8 as \\xNN, a backslash as \\\\ (hostname='omni\\xf6s'). Each \
+            failure prints one line: the image, the label, what was expected and what was found. Give \
+            every member of a mirror or raidz to check each member's labels; bootfs is read once per pool \
+            from all of its images.
             """)
 
     @Argument(help: ArgumentHelp("Images (IMAGE@OFFSET:SIZE picks a byte range), then expectations.",

@@ -22,7 +22,7 @@ struct SetLabels: ParsableCommand {
 
     @OptionGroup var region: RegionOptions
 
-    @Option(help: "The leaf to change: its guid or its current path (needed when the vdev has several leaves).")
+    @Option(help: "The leaf to change: its guid or its current path (needed when the vdev has several leaves); a path that is not UTF-8 in \\xNN escaped form.")
     var vdev: String?
 
     @Option(help: "Set the target's phys_path, path and devid: \(BootTarget.allCases.map(\.rawValue).joined(separator: ", ")) (see `zlabel targets`).")
@@ -95,9 +95,9 @@ struct SetLabels: ParsableCommand {
                 if let guid = labels.config?.uint64("guid") { edit.leaf = .guid(guid) }
             }
         }
-        if let physPath { edit.physPath = .set(physPath) }
-        if let path { edit.path = .set(path) }
-        if let devid { edit.devid = .set(devid) }
+        if let physPath { edit.physPath = .set(NVString(physPath)) }
+        if let path { edit.path = .set(NVString(path)) }
+        if let devid { edit.devid = .set(NVString(devid)) }
         if removeDevid { edit.devid = .remove }
         edit.removeHostid = removeHostid
         edit.removeHostname = removeHostname

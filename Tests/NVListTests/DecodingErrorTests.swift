@@ -92,10 +92,27 @@ import Testing
     @Test func nulInsideAStringAndInvalidUTF8() throws {
         var b = NVList(pairs: [NVPair("s", .string("abcd"))]).encodeXDR()
         let at = try #require(b.firstIndex(of: UInt8(ascii: "b")))
+        // A NUL inside a value ends it, as in libnvpair (checked with nvlist_unpack): decode_size still matches
+        // the length up to the NUL (align8(strlen + 1) is 8 either way), so the pair is accepted as "a".
         b[at] = 0
-        #expect(error(b)?.kind == .badString)
+        #expect(error(b) == nil)
+        #expect(try NVList.decode(xdr: b).list.string("s") == "a")
+        #expect(try NVList.decode(xdr: b).byteCount == NVList(pairs: [NVPair("s", .string("a"))]).encodedSize)
+        // When the shorter length changes decode_size, libnvpair refuses the pair (EFAULT), and so does the decoder.
+        var long = NVList(pairs: [NVPair("s", .string("abcdefgh"))]).encodeXDR()
+        let longAt = try #require(long.firstIndex(of: UInt8(ascii: "b")))
+        long[longAt] = 0
+        #expect(error(long)?.kind == .sizeMismatch)
+        b[at] = UInt8(ascii: "b")
+        // A value that is not UTF-8 is what libnvpair accepts: it decodes, with its bytes.
         b[at] = 0xff
-        #expect(error(b)?.kind == .badString)
+        #expect(error(b) == nil)
+        #expect(try NVList.decode(xdr: b).list.string("s")?.bytes == [0x61, 0xff, 0x63, 0x64])
+        // A pair name must still be UTF-8.
+        var n = NVList(pairs: [NVPair("name", .string("v"))]).encodeXDR()
+        let nameAt = try #require(n.firstIndex(of: UInt8(ascii: "m")))
+        n[nameAt] = 0xff
+        #expect(error(n)?.kind == .badString)
     }
 
     @Test func booleansOtherThanZeroOrOne() {

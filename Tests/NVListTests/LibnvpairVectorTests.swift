@@ -64,7 +64,8 @@ import Testing
         #expect(Self.allTypes.encodedSize == bytes.count)
     }
 
-    @Test(arguments: ["all-types", "empty-arrays", "nested-empty", "no-unique-flag", "unique-name-type", "empty-list"])
+    @Test(arguments: ["all-types", "empty-arrays", "nested-empty", "no-unique-flag", "unique-name-type", "empty-list",
+                     "non-utf8-strings"])
     func roundTripIsByteExact(_ name: String) throws {
         let bytes = try Self.vector(name)
         let decoded = try NVList.decode(xdr: bytes)

@@ -6,7 +6,7 @@
 # exported at the end, so its labels say state 1 (EXPORTED).
 #
 # Usage:
-#   make-real-pool.sh [-n POOL] [-s SIZE] [-m | -z N] [-a ASHIFT] [-H HOSTNAME]
+#   make-real-pool.sh [-n POOL] [-s SIZE] [-m | -z N] [-a ASHIFT] [-H HOSTNAME] [-E]
 #                     [-h HOSTID] [-O] -d OUT [-p PATH] [-P PHYS] [-I DEVID]
 #                     [-w 0|1] [-d OUT2 -p PATH2 ...] [-- zfs-mkpool options]
 #
@@ -20,6 +20,8 @@
 #   -z N      one raidz vdev of parity N (1..3) of all -d devices
 #   -n POOL   pool name (default rpool); -s SIZE image size (default 64M)
 #   -a ASHIFT (default 9); -H HOSTNAME (default omnios); -h HOSTID (default 0x0badc0de)
+#   -E        read -H, -p, -P and -I in printf %b escape form (\xNN is byte NN), so a
+#             caller can give bytes that are not UTF-8 (a hostname or path from another OS)
 #   -O        OmniOS-like layout: datasets ROOT, ROOT/omnios (bootfs) and a
 #             file /etc/motd in ROOT/omnios (adds zfs-mkpool options)
 #   after --  extra options for zfs-mkpool, e.g.
@@ -40,7 +42,7 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
-POOL=rpool SIZE=64M MIRROR=0 RAIDZ=0 ASHIFT=9 HOSTN=omnios HOSTID=0x0badc0de OMNI=0
+POOL=rpool SIZE=64M MIRROR=0 RAIDZ=0 ASHIFT=9 HOSTN=omnios HOSTID=0x0badc0de OMNI=0 ESC=0
 OUTS=() PATHS=() PHYSS=() DEVIDS=() WHOLES=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -52,6 +54,7 @@ while [ $# -gt 0 ]; do
     -H) HOSTN=$2; shift 2;;
     -h) HOSTID=$2; shift 2;;
     -O) OMNI=1; shift;;
+    -E) ESC=1; shift;;
     -d) i=${#OUTS[@]}
         OUTS+=("$2"); PATHS+=("/dev/dsk/c1t${i}d0s0")
         PHYSS+=("/pci@0,0/pci1af4,2@$((4 + i))/blkdev@0,0:a")
@@ -69,6 +72,15 @@ done
 EXTRA=("$@")
 [ ${#OUTS[@]} -gt 0 ] || { echo "usage: $0 [-n POOL] [-s SIZE] -d OUT [-p PATH] [-P PHYS] [-I DEVID] ..." >&2; exit 2; }
 [ "$(id -u)" = 0 ] || { echo "$0: must run as root" >&2; exit 2; }
+
+if [ "$ESC" = 1 ]; then
+  unescape() { printf '%b' "$1"; }
+  HOSTN=$(unescape "$HOSTN")
+  for i in "${!OUTS[@]}"; do
+    PATHS[i]=$(unescape "${PATHS[$i]}"); PHYSS[i]=$(unescape "${PHYSS[$i]}")
+    DEVIDS[i]=$(unescape "${DEVIDS[$i]}")
+  done
+fi
 
 # ------------------------------------------------------------ dependencies
 . "$HERE/oracle-lib.sh"

@@ -69,7 +69,9 @@ run_in_devns() {
       [ -n "$p" ] || continue
       mkdir -p "$(dirname "$p")"; ln -s "$f" "$p"
     done <<< "$ZM_LINKS"
-    [ -z "$ZM_HOST" ] || hostname "$ZM_HOST"
+    # sethostname(2) takes any bytes (hostname(1) refuses what is not a DNS name): a label written by
+    # another OS may carry a hostname that is not UTF-8.
+    [ -z "$ZM_HOST" ] || python3 -c "import os, socket, sys; socket.sethostname(os.fsencode(sys.argv[1]))" "$ZM_HOST"
     "$@"
   ' run_in_devns "$@"
 }

@@ -68,9 +68,9 @@ struct LabelEditOracleTests {
         let oldNode = try #require(EditProof.leafNode(before, guid: guid))
 
         var edit = LeafEdit(leaf: c.child == nil ? .automatic : .guid(guid))
-        if let v = c.path { edit.path = .set(v) }
-        if let v = c.physPath { edit.physPath = .set(v) }
-        if let v = c.devid { edit.devid = .set(v) }
+        if let v = c.path { edit.path = .set(NVString(v)) }
+        if let v = c.physPath { edit.physPath = .set(NVString(v)) }
+        if let v = c.devid { edit.devid = .set(NVString(v)) }
         let (plan, report) = try LibraryEdit.apply(scratch.urls, edit)
         #expect(report.writes.count == 4 * c.images.count)
         #expect(plan.notes.isEmpty, "every member was given: \(plan.notes)")
@@ -113,7 +113,7 @@ struct LabelEditOracleTests {
         let snapshot = try ImageSnapshot(scratch.url)
         let guid = try LibraryEdit.leafGuids(scratch.url)[0]
         var edit = LeafEdit()
-        edit.physPath = .set(Self.xenPhysPath)
+        edit.physPath = .set(NVString(Self.xenPhysPath))
         edit.devid = .remove
         edit.removeHostid = true
         edit.removeHostname = true
@@ -180,8 +180,8 @@ struct LabelEditOracleTests {
         let guid = try LibraryEdit.leafGuids(scratch.url)[0]
 
         var edit = LeafEdit()
-        edit.physPath = .set(Self.xenPhysPath)
-        edit.devid = .set(Self.xenDevid)
+        edit.physPath = .set(NVString(Self.xenPhysPath))
+        edit.devid = .set(NVString(Self.xenDevid))
         let targets = try LibraryEdit.targets([scratch.url])
         let plan = try LabelWriter.plan(targets, edit: edit)
         let actions = plan.members[0].labels.map(\.action)

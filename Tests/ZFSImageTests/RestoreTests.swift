@@ -1,4 +1,5 @@
 import Foundation
+import NVList
 import Testing
 import TestSupport
 import ZFSImage
@@ -10,7 +11,7 @@ import ZFSLabel
 struct RestoreTests {
     static func edit(_ physPath: String, leaf: LeafSelector = .automatic) -> LeafEdit {
         var edit = LeafEdit(leaf: leaf)
-        edit.physPath = .set(physPath)
+        edit.physPath = .set(NVString(physPath))
         edit.devid = .remove
         return edit
     }

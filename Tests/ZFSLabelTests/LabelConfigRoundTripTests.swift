@@ -68,7 +68,7 @@ struct LabelConfigRoundTripTests {
         let order: ByteOrder = fixture.byteOrder == .big ? .big : .little
         for label in vdev.labels where label.status == .valid {
             #expect(label.byteOrder == order, "\(fixture) L\(label.index)")
-            #expect(label.config?.string("name") == fixture.poolName)
+            #expect(label.config?.string("name") == NVString(fixture.poolName))
             #expect(label.config?.uint64("version") == fixture.poolVersion)
             let usable = label.uberblocks.filter(\.isUsable)
             #expect(!usable.isEmpty, "\(fixture) L\(label.index): no usable uberblock")

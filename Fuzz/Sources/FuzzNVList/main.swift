@@ -7,6 +7,7 @@
 //   - re-encoding gives exactly `encodedSize` bytes, which decode again to the identical list (doubles are
 //     compared by bit pattern, so a NaN is equal to itself), occupying the whole re-encoding;
 //   - encoding is a fixed point: encoding the second decode gives the same bytes again;
+//   - every string value (UTF-8 or not) reads back from its escaped and its base64 form as the same bytes;
 //   - JSON rendering and path lookup of every top-level name complete.
 
 import FuzzSupport
@@ -34,9 +35,28 @@ func fuzzOne(_ bytes: [UInt8]) {
     fuzzRequire(identical(list, second.list), "decode(encode(list)) differs from list")
     fuzzRequire(second.list.encodeXDR(hostByteOrder: order) == encoded, "encoding is not a fixed point")
 
+    checkStrings(list)
     _ = list.json.rendered(pretty: true)
     for name in list.names {
         if let path = try? NVPath(parsing: name) { _ = list.value(at: path) }
+    }
+}
+
+/// The text forms of every string value give back its exact bytes.
+func checkStrings(_ list: NVList) {
+    func check(_ s: NVString) {
+        fuzzRequire(NVString(escaped: s.escaped) == s, "escaped form \(s.escaped.debugDescription) does not read back")
+        fuzzRequire(NVString(base64: s.base64) == s, "base64 form \(s.base64) does not read back")
+        fuzzRequire(s.matches(s.escaped) && s.matches(s.description), "\(s.debugDescription) does not match its text")
+    }
+    for pair in list.pairs {
+        switch pair.value {
+        case .string(let s): check(s)
+        case .stringArray(let a): a.forEach(check)
+        case .nvlist(let l): checkStrings(l)
+        case .nvlistArray(let a): a.forEach(checkStrings)
+        default: break
+        }
     }
 }
 
