@@ -76,7 +76,7 @@ public final class VMDKSparseDisk: VirtualDisk {
             if markers {
                 let m = Fields(try reader.bytes("VMDK footer marker", at: footerAt - 512, count: 16))
                 guard m.le32(8) == 0, m.le32(12) == 3 else {
-                    throw ContainerError(.malformed, "VMDK footer marker", at: footerAt - 512, "no footer marker before the footer (the stream may be cut short)")
+                    throw ContainerError(.truncated, "VMDK footer marker", at: footerAt - 512, "no footer marker before the footer: the stream is cut short or damaged")
                 }
             }
             header = try Header(try reader.bytes("VMDK footer", at: footerAt, count: 512), at: footerAt, structure: "VMDK footer")
