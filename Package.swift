@@ -64,7 +64,7 @@ let package = Package(
         .target(
             name: "ZFSImage",
             dependencies: [
-                "ZFSLabel", "DiskPartitions",
+                "ZFSLabel", "DiskPartitions", "DiskContainers",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: strict
