@@ -34,11 +34,11 @@
 //
 // Why hand-written
 //   No Swift package reads these formats. Debian bookworm does ship C libraries for them: libqcow-dev,
-//   libvmdk-dev and libvhdi-dev (libyal, Joachim Metz). They are not used because: they are released as
-//   "experimental"/alpha with date-stamped versions and no API stability promise; each opens files itself
-//   through libbfio (a caller-supplied reader needs a libbfio handle implemented in C callbacks), against this
-//   module's rule that the caller owns all I/O; none of their public APIs (bookworm: libqcow 20201213,
-//   libvmdk 20200926, libvhdi 20210425) exposes the allocation map, which the uploader needs to skip holes
+//   libvmdk-dev and libvhdi-dev (libyal; libvhdi covers VHD and VHDX). They are not used because: they are
+//   versioned by snapshot date (bookworm: libqcow 20201213, libvmdk 20200926, libvhdi 20210425), not by a
+//   versioned API; each opens files itself through libbfio (a caller-supplied reader needs a libbfio handle implemented in C callbacks), against this
+//   module's rule that the caller owns all I/O; none of their public headers exposes the allocation map
+//   (only open, read at offset, media size and metadata getters), which the uploader needs to skip holes
 //   without reading them; and three more C libraries (with libbfio, libcdata, ... behind them) for table
 //   formats of a few hundred lines each is a worse trade than parsers that fuzzers and qemu-img check.
 //   Decompression does use the system libraries: zlib (deflate), libzstd and liblzma.

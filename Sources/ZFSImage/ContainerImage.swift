@@ -1,6 +1,6 @@
 public import DiskContainers
 
-/// An image inside a VM disk container (qcow2, VMDK, VHD, VHDX), read through ``DiskContainers``: the
+/// An image inside a VM disk container (qcow2, VMDK, VHD, VHDX), read through the DiskContainers module: the
 /// virtual disk's bytes, read-only. Labels are read from it exactly as from a raw image.
 public final class ContainerImage: ImageStorage {
     /// The container file's path.
@@ -36,7 +36,7 @@ public final class ContainerImage: ImageStorage {
     public func synchronize() throws(ImageError) {}
 }
 
-/// Presents any ``ImageStorage`` as the positional reader ``DiskContainers`` parses.
+/// Presents any ``ImageStorage`` as the positional reader the DiskContainers module parses.
 struct StorageReader: ContainerReader {
     let storage: any ImageStorage
     var size: UInt64 { storage.size }
