@@ -110,6 +110,8 @@ extension VirtualDisk {
 extension ContainerReader {
     /// Reads `count` bytes of `structure` at `offset`, refusing a range past the end of the file.
     func bytes(_ structure: String, at offset: UInt64, count: Int) throws(ContainerError) -> [UInt8] {
+        // Checked before allocating, so that a huge length from the file costs nothing.
+        try checkInside(structure, at: offset, count: UInt64(count))
         var out = [UInt8](repeating: 0, count: count)
         try out.withMutableBytes { (buffer) throws(ContainerError) in
             try fill(buffer, structure, at: offset)
