@@ -249,6 +249,8 @@ public struct VMDKDescriptor: Sendable, Hashable {
     }
 
     public let createType: String
+    /// Byte offset of the `createType` line in the file, for messages.
+    public let createTypeOffset: UInt64?
     public let parentCID: String?
     public let parentFileNameHint: String?
     public let extents: [Extent]
@@ -263,9 +265,8 @@ public struct VMDKDescriptor: Sendable, Hashable {
         var extents: [Extent] = []
         var lineStart = 0
         var createTypeAt: UInt64?
-        for (index, raw) in text.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated() {
+        for raw in text.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
             defer { lineStart += raw.count + 1 }
-            _ = index
             let line = String(decoding: raw, as: UTF8.self).trimmingSpaces
             let at = baseOffset + UInt64(lineStart)
             if line.isEmpty || line.hasPrefix("#") { continue }
@@ -285,8 +286,8 @@ public struct VMDKDescriptor: Sendable, Hashable {
         guard let createType = values["createType"] else {
             throw ContainerError(.malformed, s, at: baseOffset, "no createType")
         }
-        _ = createTypeAt
         self.createType = createType
+        self.createTypeOffset = createTypeAt
         self.values = values
         self.extents = extents
         parentCID = values["parentCID"]
@@ -345,9 +346,9 @@ public final class VMDKFlatDisk: VirtualDisk {
         switch descriptor.createType.lowercased() {
         case "monolithicflat", "twogbmaxextentflat", "vmfs": break
         case "monolithicsparse", "streamoptimized", "twogbmaxextentsparse", "vmfssparse":
-            throw ContainerError(.unsupported, s, at: nil, "a separate descriptor for sparse extents (\(descriptor.createType)): open the extent file itself")
+            throw ContainerError(.unsupported, s, at: descriptor.createTypeOffset, "a separate descriptor for sparse extents (\(descriptor.createType)): open the extent file itself")
         default:
-            throw ContainerError(.unsupported, s, at: nil, "unknown VMDK subformat (createType) \"\(descriptor.createType)\"")
+            throw ContainerError(.unsupported, s, at: descriptor.createTypeOffset, "unknown VMDK subformat (createType) \"\(descriptor.createType)\"")
         }
         if descriptor.hasParent {
             throw ContainerError(.unsupported, s, at: nil, "the disk has a parent (\(descriptor.parentFileNameHint ?? "parentCID \(descriptor.parentCID ?? "")")): only its differences are here")

@@ -159,6 +159,7 @@ struct MalformedContainerTests {
         let descriptor = "# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\ncreateType=\"fooBar\"\n\nRW 2048 FLAT \"x-flat.vmdk\" 0\n"
         let e2 = try #require(Self.failure(Array(descriptor.utf8)))
         #expect(e2.kind == .unsupported && e2.message.contains("fooBar"))
+        #expect(e2.offset == UInt64("# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\n".utf8.count))
         let bad = "# Disk DescriptorFile\ncreateType=\"monolithicFlat\"\nRW lots FLAT \"x-flat.vmdk\" 0\n"
         let e3 = try #require(Self.failure(Array(bad.utf8)))
         #expect(e3.kind == .malformed && e3.offset == UInt64("# Disk DescriptorFile\ncreateType=\"monolithicFlat\"\n".utf8.count))
