@@ -8,6 +8,8 @@
 //   ZFSChecksum     label SHA-256 with the offset verifier, fletcher2/4
 //   ZFSLabel        labels, uberblocks, configs, edit plans (pure: bytes in, values out)
 //   DiskPartitions  MBR, GPT and SMI/VTOC tables (pure)
+//   DiskContainers  qcow2, VMDK, VHD, VHDX and zstd/xz/gzip-compressed raw as virtual disks (pure: reads
+//                   through a caller's positional reader, never opens a file)
 //   ZFSImage        the only module that opens files and devices
 //   ZLabel          umbrella: everything above, and nothing that speaks HTTP
 //   AWSCore, EBSUpload  SigV4, AWS configuration, HTTP, EBS direct upload (product ZLabelEC2)
@@ -30,6 +32,7 @@ let package = Package(
     products: [
         .library(name: "ZLabel", targets: ["ZLabel"]),
         .library(name: "NVList", targets: ["NVList"]),
+        .library(name: "DiskContainers", targets: ["DiskContainers"]),
         .library(name: "ZLabelEC2", targets: ["AWSCore", "EBSUpload", "EC2AMI", "EC2Publish"]),
         .executable(name: "zlabel", targets: ["zlabel"]),
         .executable(name: "zlabel-ec2", targets: ["zlabel-ec2"]),
@@ -54,11 +57,14 @@ let package = Package(
         .target(name: "DiskPartitions", swiftSettings: strict),
         .target(name: "BootTargets", swiftSettings: strict),
         .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CZstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CLZMA", providers: [.apt(["liblzma-dev"])]),
+        .target(name: "DiskContainers", dependencies: ["CZlib", "CZstd", "CLZMA"], swiftSettings: strict),
         .target(name: "ZFSMOS", dependencies: ["NVList", "ZFSChecksum", "ZFSLabel", "CZlib"], swiftSettings: strict),
         .target(
             name: "ZFSImage",
             dependencies: [
-                "ZFSLabel", "DiskPartitions",
+                "ZFSLabel", "DiskPartitions", "DiskContainers",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: strict
@@ -123,6 +129,7 @@ let package = Package(
         .testTarget(name: "ZFSLabelTests", dependencies: ["ZFSLabel", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "DiskPartitionsTests", dependencies: ["DiskPartitions"], swiftSettings: strict),
         .testTarget(name: "BootTargetsTests", dependencies: ["BootTargets"], swiftSettings: strict),
+        .testTarget(name: "DiskContainersTests", dependencies: ["DiskContainers", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ZFSImageTests", dependencies: ["ZFSImage", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ZFSMOSTests", dependencies: ["ZFSMOS", "TestSupport"], swiftSettings: strict),
         .testTarget(

@@ -50,5 +50,36 @@ let package = Package(
             dependencies: ["FuzzSupport", .product(name: "ZLabel", package: root)],
             swiftSettings: strict
         ),
+        // The container parsers (DiskContainers): one target each, sharing the sparse input format.
+        .target(
+            name: "FuzzContainerSupport",
+            dependencies: ["FuzzSupport", .product(name: "DiskContainers", package: root)],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "FuzzQcow2",
+            dependencies: ["FuzzSupport", "FuzzContainerSupport", .product(name: "DiskContainers", package: root)],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "FuzzVMDK",
+            dependencies: ["FuzzSupport", "FuzzContainerSupport", .product(name: "DiskContainers", package: root)],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "FuzzVHD",
+            dependencies: ["FuzzSupport", "FuzzContainerSupport", .product(name: "DiskContainers", package: root)],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "FuzzVHDX",
+            dependencies: ["FuzzSupport", "FuzzContainerSupport", .product(name: "DiskContainers", package: root)],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "FuzzCompressedRaw",
+            dependencies: ["FuzzSupport", "FuzzContainerSupport", .product(name: "DiskContainers", package: root)],
+            swiftSettings: strict
+        ),
     ]
 )

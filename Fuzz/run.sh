@@ -3,7 +3,9 @@
 # every target for SECONDS (default 60). Prints execs/s per target; exits 1 if any target found a crash,
 # a hang, a leak or an out-of-memory input, 2 if the build or the seeds failed.
 #
-#   bash Fuzz/run.sh [SECONDS | --total SECONDS] [TARGET...]        TARGET: FuzzNVList FuzzLabel FuzzPartitions FuzzMOS (default: all)
+#   bash Fuzz/run.sh [SECONDS | --total SECONDS] [TARGET...]
+#       TARGET: FuzzNVList FuzzLabel FuzzPartitions FuzzMOS
+#               FuzzQcow2 FuzzVMDK FuzzVHD FuzzVHDX FuzzCompressedRaw (default: all)
 #
 # Corpora grow in Fuzz/.corpus/<target>/ and findings land in Fuzz/artifacts/<target>/ (both git-ignored;
 # the artifacts folder is emptied at the start of each target's run).
@@ -21,7 +23,8 @@ else
     shift || true
 fi
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(FuzzNVList FuzzLabel FuzzPartitions FuzzMOS)
+[ ${#targets[@]} -gt 0 ] || targets=(FuzzNVList FuzzLabel FuzzPartitions FuzzMOS
+    FuzzQcow2 FuzzVMDK FuzzVHD FuzzVHDX FuzzCompressedRaw)
 # --total SECONDS shares one time budget among the targets (at least 20 s each), so that CI's fuzz phase
 # does not grow with every target added.
 if [ -n "$total" ]; then
@@ -48,6 +51,11 @@ if ! python3 "$here/make-seeds.py" "$here/.corpus/seeds"; then
     echo "fuzz: could not make seeds" >&2
     exit 2
 fi
+# The container targets' seeds come from qemu-img and the compressors (scripts/setup-test-env.sh installs them).
+if ! python3 "$here/make-container-seeds.py" "$here/.corpus/seeds"; then
+    echo "fuzz: could not make container seeds" >&2
+    exit 2
+fi
 
 seeds_for() {
     case "$1" in
@@ -55,6 +63,11 @@ seeds_for() {
         FuzzLabel) echo label ;;
         FuzzPartitions) echo partitions ;;
         FuzzMOS) echo mos ;;
+        FuzzQcow2) echo qcow2 ;;
+        FuzzVMDK) echo vmdk ;;
+        FuzzVHD) echo vhd ;;
+        FuzzVHDX) echo vhdx ;;
+        FuzzCompressedRaw) echo compressed ;;
     esac
 }
 max_len_for() {
@@ -63,6 +76,8 @@ max_len_for() {
         FuzzLabel) echo 262144 ;;  # header, bootenv, config area, uberblock ring
         FuzzPartitions) echo 131072 ;;
         FuzzMOS) echo 135168 ;;  # header, a block pointer, up to 128 KiB of block
+        FuzzQcow2 | FuzzVMDK | FuzzVHD | FuzzVHDX) echo 65536 ;;  # sparse pieces of a container file
+        FuzzCompressedRaw) echo 16384 ;;
     esac
 }
 

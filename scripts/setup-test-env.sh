@@ -6,7 +6,7 @@
 #   * apt: enables the contrib component (zfsutils-linux and libzfslinux-dev
 #     live there) and bookworm-backports (OpenZFS 2.3 for zfs23.sh) if missing;
 #     installs real ZFS (zdb, libzpool + headers), Debian's zfs-test pool
-#     images, grub-emu (GRUB 2's own ZFS code), compressors, partitioning tools,
+#     images, grub-emu (GRUB 2's own ZFS code), compressors, qemu-img, partitioning tools,
 #     a C toolchain and shellcheck.
 #   * pip: moto[server] and boto3 for the EC2/EBS tests, if moto_server is
 #     missing.
@@ -30,6 +30,8 @@ PACKAGES=(
   xz-utils bzip2                            # fixtures
   fdisk gdisk util-linux                    # sfdisk/sgdisk for looking at disks; unshare for the oracles
   gcc libc6-dev zlib1g-dev libxxhash-dev    # oracle helpers, C baselines
+  libzstd-dev liblzma-dev zstd gzip         # DiskContainers: zstd/xz decompression; compressed-raw tests
+  qemu-utils                                # qemu-img: the container oracle (DiskContainersTests)
   shellcheck python3 ca-certificates
 )
 

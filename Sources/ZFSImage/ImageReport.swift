@@ -14,6 +14,8 @@ public struct ImageReport: Sendable {
 
     /// The image's path, as given.
     public var path: String
+    /// The VM disk container the image was read through (`qcow2 (version 3)`, `VHDX`, …); nil for raw.
+    public var container: String?
     /// The image's size in bytes.
     public var size: UInt64
     /// The leaf vdevs found, in image order.
@@ -37,6 +39,7 @@ public struct ImageReport: Sendable {
     public init(image: any ImageStorage, selector: RegionSelector? = nil) throws {
         path = image.path
         size = image.size
+        container = (image as? ContainerImage)?.container.description
         let (layout, found) = try image.findVdevLabels(selector)
         self.layout = layout.schemes == [.none] ? nil : layout
         vdevs = found.map { Vdev(region: $0.region, labels: $0.labels) }
@@ -44,7 +47,8 @@ public struct ImageReport: Sendable {
 
     /// The report as the `zlabel inspect --json` object: `{"vdevs":[…]}`.
     public func json(includeUberblocks: Bool = false) -> JSONValue {
-        .object([("vdevs", .array(vdevs.map { vdev in
+        let head: [(String, JSONValue)] = container.map { [("container", .string($0)), ("virtual_size", .uint(size))] } ?? []
+        return .object(head + [("vdevs", .array(vdevs.map { vdev in
             var object = vdev.labels.json(offset: vdev.region.offset, includeUberblocks: includeUberblocks)
             if case .object(var members) = object, let p = vdev.region.partition {
                 members.insert(("partition", .object([
@@ -60,6 +64,7 @@ public struct ImageReport: Sendable {
     /// The report as text, in zdb's vocabulary.
     public func text(includeUberblocks: Bool = false) -> String {
         var out = ""
+        if let container { out += "\(path): \(container) image, virtual disk of \(size) bytes\n" }
         if let layout {
             out += "\(path): \(layout.schemes.map(\.rawValue).joined(separator: " + ")) partition map, \(layout.sectorSize)-byte sectors\n"
             for r in layout.regions {

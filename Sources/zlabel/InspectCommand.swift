@@ -41,7 +41,7 @@ struct ImageOptions: ParsableArguments {
 
     func report() throws -> ImageReport {
         let (path, selector) = try region.resolve(image)
-        return try ImageReport(image: try ImageFile(path: path), selector: selector)
+        return try ImageReport(image: try ImageFile.openForReading(path: path), selector: selector)
     }
 }
 

@@ -27,6 +27,10 @@ extension Oracle {
         case labelTool = "label-tool"
         /// make-disk-image.py: python3.
         case makeDiskImage = "make-disk-image"
+        /// qemu-img (Debian qemu-utils): converts raw images into qcow2, VMDK, VHD and VHDX and back.
+        case qemuImg = "qemu-img"
+        /// The zstd, xz and gzip command-line compressors.
+        case compressors
 
         public var description: String { rawValue }
     }
@@ -78,6 +82,10 @@ extension Oracle {
             return libzpool() ?? root() ?? need("unshare", "util-linux")
         case .labelTool, .makeDiskImage:
             return need("python3", "python3")
+        case .qemuImg:
+            return need("qemu-img", "qemu-utils")
+        case .compressors:
+            return need("zstd", "zstd") ?? need("xz", "xz-utils") ?? need("gzip", "gzip")
         }
     }
 

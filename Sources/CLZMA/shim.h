@@ -1,0 +1,2 @@
+// liblzma (Debian: liblzma-dev) for xz-compressed raw images.
+#include <lzma.h>
