@@ -109,11 +109,12 @@ public struct BootView: Sendable, Hashable {
         problems = []
         notes = []
         var bootfs = bootfs
+        var bootsRootDataset = false
         if loader == .illumos, bootfs == nil, let rootDataset {
             // zfs_get_root: without a bootfs property, the root dataset.
             bootfs = rootDataset
             self.bootfs = rootDataset
-            notes.append("the pool has no bootfs property: the illumos loader boots the pool's root dataset (object \(rootDataset.object))")
+            bootsRootDataset = true
         }
         pool = ""
 
@@ -201,6 +202,9 @@ public struct BootView: Sendable, Hashable {
         guard let bootfs else {
             problems.append("the pool has no bootfs property: there is no root dataset to pass as zfs-bootfs")
             return
+        }
+        if bootsRootDataset {
+            notes.append("the pool has no bootfs property: the illumos loader boots the pool's root dataset (object \(bootfs.object))")
         }
         if loader == .pvGrub && bootpath == nil && diskdevid == nil { return }
         var argument = "zfs-bootfs=\(pool)/\(bootfs.object)"

@@ -116,21 +116,47 @@ struct LoaderGoldenTests {
         }
     }
 
+    /// The images of each case, made once and shared by both loaders' tests (the same ids in both files).
+    final class Images: @unchecked Sendable {
+        private let lock = NSLock()
+        private var made: [String: [String]] = [:]
+        private var keep: [Fixture.Scratch] = []
+
+        func paths(_ c: Case) throws -> [String] {
+            lock.lock()
+            let done = made[c.id]
+            lock.unlock()
+            if let done { return done }
+            // Made outside the lock so cases build in parallel; a race makes one case twice, harmlessly.
+            let (paths, scratch) = try LoaderGoldenTests.make(c)
+            lock.lock()
+            defer { lock.unlock() }
+            if let scratch { keep.append(scratch) }
+            if let first = made[c.id] { return first }
+            made[c.id] = paths
+            return paths
+        }
+    }
+    static let images = Images()
+
+    /// The case's images: the fixtures themselves, or a copy of the first one damaged and edited as recorded.
+    static func make(_ c: Case) throws -> ([String], Fixture.Scratch?) {
+        if c.damage.isEmpty && c.target == nil {
+            return (try c.images.map { try Fixture.image($0).path }, nil)
+        }
+        let scratch = try Fixture.scratchCopy(c.images[0])
+        for d in c.damage { try Oracle.flipByte(in: scratch.url, label: d.label, at: d.offset) }
+        if let target = c.target {
+            let set = try ZLabelCLI.run(["set", scratch.url.path, "--target", target,
+                                         "--backup", scratch.directory.file("backup").path])
+            guard set.status == 0 else { throw RunError.cannotStart(command: set.command, reason: "\(set)") }
+        }
+        return ([scratch.url.path] + (try c.images.dropFirst().map { try Fixture.image($0).path }), scratch)
+    }
+
     /// `zlabel boot-view --json` for the case, rebuilt from the fixtures.
     static func bootView(_ c: Case, loader: String) throws -> ExactJSON? {
-        var paths: [String]
-        if c.damage.isEmpty && c.target == nil {
-            paths = try c.images.map { try Fixture.image($0).path }
-        } else {
-            let scratch = try Fixture.scratchCopy(c.images[0])
-            for d in c.damage { try Oracle.flipByte(in: scratch.url, label: d.label, at: d.offset) }
-            if let target = c.target {
-                let set = try ZLabelCLI.run(["set", scratch.url.path, "--target", target,
-                                             "--backup", scratch.directory.file("backup").path])
-                try #require(set.status == 0, "\(set)")
-            }
-            paths = [scratch.url.path] + (try c.images.dropFirst().map { try Fixture.image($0).path })
-        }
+        let paths = try images.paths(c)
         let run = try ZLabelCLI.run(["boot-view"] + paths + ["--loader", loader, "--json"])
         // 2: boot-view cannot read the pool's MOS from these images and gives no view at all; the loaders then
         // must not have computed an argument either.
