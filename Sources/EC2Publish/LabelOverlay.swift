@@ -44,7 +44,8 @@ extension PlannedLabelEdit {
     ///     be nil for `ec2-nitro`.
     ///   - devid: a devid to set instead of removing it (GRUB 2 passes bootpath only with a devid).
     ///   - removeHostid: also remove the hostid.
-    /// - Throws: ``PublishRefusal`` when the labels are not all valid or the vdev is ambiguous; `ImageError`,
+    /// - Throws: ``PublishRefusal`` when the labels are not all valid, the vdev is ambiguous or the target's loader
+    ///   could not boot the edited image (``Diagnosis/bootVerdict(target:labels:pool:)``, as `doctor`); `ImageError`,
     ///   `PartitionTableError`, `BootTargetError`, `LabelEditError` from the label side.
     public static func plan(
         imagePath: String, selector: RegionSelector? = nil, target: BootTarget, rootDevice: String?,
@@ -69,6 +70,19 @@ extension PlannedLabelEdit {
         edit.removeHostid = removeHostid
         if let guid = vdev.labels.config?.uint64("guid") { edit.leaf = .guid(guid) }
         let plan = try LabelWriter.plan([EditTarget(image: image, region: vdev.region)], edit: edit)
+
+        // The boot verdict doctor gives, on the labels as the edit leaves them: an image the target's loader
+        // cannot boot is refused before anything is sent.
+        var edited = vdev.labels
+        let member = plan.members[0]
+        for change in member.labels where change.action != .keep {
+            if let i = edited.labels.firstIndex(where: { $0.index == change.index }) { edited.labels[i].config = member.after }
+        }
+        let pool = try? PoolInspection(images: [(image, selector)])
+        let verdict = Diagnosis.bootVerdict(target: target, labels: edited, pool: pool)
+        guard verdict.problems.isEmpty else {
+            throw PublishRefusal(verdict.problems.map { "\(imagePath): \(target.rawValue) boots with \(verdict.loader.rawValue), which cannot boot it: \($0)" })
+        }
 
         var overlay = ByteRangeOverlay()
         for change in plan.members[0].labels {

@@ -41,6 +41,9 @@ public struct MOSContents: Sendable, Hashable {
     public var bootfs: DatasetReference?
     /// Why `bootfs` is set but could not be named, when that happened.
     public var bootfsProblem: String?
+    /// The pool's root dataset (the head dataset of the `root_dataset` DSL directory), when it could be read:
+    /// what the illumos loader boots when `bootfs` is not set.
+    public var rootDataset: DatasetReference?
 
     /// The config in `zdb -C`'s layout: `MOS Configuration:` and the nvlist indented by 8
     /// (`dump_config`, `dump_nvlist`), without zdb's leading blank line.
@@ -88,8 +91,15 @@ public enum MOS {
                 problem = "bootfs dataset \(object): \(error)"
             }
         }
+        // dsl_dir_phys_t: dd_head_dataset_obj at byte 8.
+        var rootDataset: DatasetReference?
+        if let dir = directory.first(where: { $0.name == "root_dataset" })?.uint64,
+           let dn = try? os.dnode(dir), dn.bonusType == 12, let head = dn.bonusUInt64(at: 8), head != 0
+        {
+            rootDataset = DatasetReference(object: head, name: config.string("name") ?? "?")
+        }
         return MOSContents(objectDirectory: directory, configObject: configObject, configSize: size, config: config,
-                           poolProperties: properties, bootfs: bootfs, bootfsProblem: problem)
+                           poolProperties: properties, bootfs: bootfs, bootfsProblem: problem, rootDataset: rootDataset)
     }
 
     /// Reads and decodes the packed-nvlist object `object` (the `config` object).

@@ -4,10 +4,17 @@
 //
 // - illumos loader (`libsa/zfs`, OmniOS's today): the label with the highest txg; the boot vdev is the leaf
 //   it read, and each of bootpath and diskdevid is set only when that leaf has it. It also passes the pool
-//   guid (`zfs-bootpool`) and the boot vdev guid (`zfs-bootvdev`).
-// - legacy GRUB 0.97 / pv-grub (illumos `fsys_zfs.c`): labels 0 and 1 only, no checksum check; the disk leaf
-//   whose guid is the label's own `guid` (skipping offline, faulted and removed leaves); each value is
-//   copied when present, and `$ZFS-BOOTFS` fails when both are missing.
+//   guid (`zfs-bootpool`) and the boot vdev guid (`zfs-bootvdev`). It refuses vdev types other than disk,
+//   mirror, raidz, replacing, indirect and hole, and without a `bootfs` property it boots the root dataset.
+//   Checked against the loader's own code in `Tests/Oracle/loader-golden/illumos.json`.
+// - legacy GRUB 0.97 / pv-grub (illumos `fsys_zfs.c`, as in aszeszo/pv-grub): labels 0 to 3 in order, the
+//   first it accepts, with no check of the label checksum. It accepts a label only when its nvlist was packed
+//   little-endian, the pool is not destroyed, txg is not 0, the version is one it knows, a `disk` leaf (under
+//   mirror, replacing or spare vdevs; not offline, faulted or removed) has the label's own `guid`, every
+//   `features_for_read` entry is one it reads (only `org.illumos:lz4_compress`), and the label's best
+//   uberblock leads to a MOS object set block it can hold (2048 bytes: ZFS since project quotas writes 4096).
+//   That leaf's phys_path and devid are copied when present, and `$ZFS-BOOTFS` fails when both are missing.
+//   Checked against pv-grub's own code in `Tests/Oracle/loader-golden/pv-grub.json`.
 // - GRUB 2 (`zfsinfo.c` `get_bootpath`): the first label whose checksum holds (labels 2 and 3 only when the
 //   device's sector count is a multiple of 262144); a `disk` top-level vdev is used, a `mirror` gives its
 //   first child with both keys; bootpath and diskdevid come only together. Other types give neither.
@@ -94,11 +101,21 @@ public struct BootView: Sendable, Hashable {
     ///   - loader: the boot loader whose rules apply.
     ///   - labels: the boot device's four labels.
     ///   - bootfs: the pool's bootfs dataset from the MOS, or `nil` when the property is not set.
-    public init(loader: BootLoader, labels: VdevLabels, bootfs: DatasetReference?) {
+    ///   - rootDataset: the pool's root dataset from the MOS, which the illumos loader boots when `bootfs` is not
+    ///     set; `nil` when unknown.
+    public init(loader: BootLoader, labels: VdevLabels, bootfs: DatasetReference?, rootDataset: DatasetReference? = nil) {
         self.loader = loader
         self.bootfs = bootfs
         problems = []
         notes = []
+        var bootfs = bootfs
+        var bootsRootDataset = false
+        if loader == .illumos, bootfs == nil, let rootDataset {
+            // zfs_get_root: without a bootfs property, the root dataset.
+            bootfs = rootDataset
+            self.bootfs = rootDataset
+            bootsRootDataset = true
+        }
         pool = ""
 
         // Which label the loader reads.
@@ -107,9 +124,32 @@ public struct BootView: Sendable, Hashable {
         case .illumos:
             chosen = labels.configLabel
         case .pvGrub:
-            chosen = labels.labels.prefix(2).first { $0.config != nil }
-            if let c = chosen, c.status != .valid {
+            var refusals: [(label: Int, why: String)] = []
+            var accepted: Label?
+            for candidate in labels.labels {
+                if let why = Self.pvGrubRefusal(candidate) {
+                    refusals.append((candidate.index, why))
+                } else {
+                    accepted = candidate
+                    break
+                }
+            }
+            chosen = accepted
+            if let c = accepted, c.status != .valid {
                 notes.append("label \(c.index) does not verify; legacy GRUB does not check label checksums and reads it anyway")
+            }
+            if accepted == nil {
+                // One problem per distinct reason, naming the labels it applies to.
+                var order: [String] = []
+                var which: [String: [Int]] = [:]
+                for r in refusals {
+                    if which[r.why] == nil { order.append(r.why) }
+                    which[r.why, default: []].append(r.label)
+                }
+                for why in order {
+                    let ids = which[why, default: []]
+                    problems.append("pv-grub refuses label\(ids.count == 1 ? "" : "s") \(ids.map(String.init).joined(separator: ", ")): \(why)")
+                }
             }
         case .grub2:
             let sectors = labels.vdevSize / 512
@@ -132,23 +172,23 @@ public struct BootView: Sendable, Hashable {
         var leaf: NVList?
         switch loader {
         case .illumos:
+            if let type = Self.illumosUnbootableType(tree) {
+                // vdev_init: the loader refuses the whole label.
+                problems.append("the illumos loader can only boot from disk, mirror, raidz1, raidz2 and raidz3 vdevs, got: \(type)")
+                return
+            }
             leaf = Self.findLeaf(tree, guid: ownGUID)
             poolGUID = config.uint64("pool_guid")
             vdevGUID = ownGUID
             bootpath = leaf?.string("phys_path")?.description
             diskdevid = leaf?.string("devid")?.description
         case .pvGrub:
+            // The label was accepted, so this leaf exists; an empty string counts as absent.
             leaf = Self.legacyLeaf(tree, guid: ownGUID)
-            if leaf == nil {
-                problems.append("legacy GRUB finds no usable disk leaf whose guid is the label's own (\(ownGUID.map(String.init) ?? "none")); it supports disk leaves of single-disk and mirror pools only")
-            }
-            bootpath = leaf?.string("phys_path")?.description
-            diskdevid = leaf?.string("devid")?.description
+            bootpath = leaf?.string("phys_path").map(\.description).flatMap { $0.isEmpty ? nil : $0 }
+            diskdevid = leaf?.string("devid").map(\.description).flatMap { $0.isEmpty ? nil : $0 }
             if leaf != nil && bootpath == nil && diskdevid == nil {
                 problems.append("the leaf has neither phys_path nor devid: legacy GRUB's $ZFS-BOOTFS fails with ERR_NO_BOOTPATH")
-            }
-            if let version = config.uint64("version"), version > 28 {
-                notes.append("pool version \(version): a legacy GRUB built before feature flags refuses it")
             }
         case .grub2:
             let (p, d) = Self.grub2Bootpath(tree, depth: 0)
@@ -163,6 +203,9 @@ public struct BootView: Sendable, Hashable {
             problems.append("the pool has no bootfs property: there is no root dataset to pass as zfs-bootfs")
             return
         }
+        if bootsRootDataset {
+            notes.append("the pool has no bootfs property: the illumos loader boots the pool's root dataset (object \(bootfs.object))")
+        }
         if loader == .pvGrub && bootpath == nil && diskdevid == nil { return }
         var argument = "zfs-bootfs=\(pool)/\(bootfs.object)"
         if let bootpath { argument += ",bootpath=\"\(bootpath)\"" }
@@ -173,6 +216,80 @@ public struct BootView: Sendable, Hashable {
         } else if loader == .pvGrub {
             notes.append("pv-grub passes no guids: the kernel opens the root device by diskdevid, then by bootpath, so one of them must name the disk as the guest sees it")
         }
+    }
+
+    /// The only read feature pv-grub knows (`spa_feature_names` in its `fsys_zfs.c`).
+    static let pvGrubReadFeatures: Set<String> = ["org.illumos:lz4_compress"]
+    /// The size of pv-grub's `objset_phys_t`, the buffer it reads the MOS object set block into.
+    static let pvGrubObjsetBytes: UInt64 = 2048
+    /// Compressions pv-grub decompresses: on (lzjb), off, lzjb and lz4.
+    static let pvGrubCompressions: Set<UInt64> = [1, 2, 3, 15]
+
+    /// Why pv-grub's `zfs_mount` skips `label` (`check_pool_label`, `find_bestub` and the MOS read), or `nil`
+    /// when it mounts the pool from it. The MOS's own `features_for_read` is taken to agree with the label's.
+    public static func pvGrubRefusal(_ label: Label) -> String? {
+        guard let config = label.config else {
+            return "its nvlist does not unpack (\(label.problem ?? "no label"))"
+        }
+        if label.streamHeader?.hostByteOrder == .big {
+            return "its nvlist was packed big-endian; pv-grub reads only nvlists packed on a little-endian host"
+        }
+        guard let state = config.uint64("state"), config.string("name") != nil, let txg = config.uint64("txg") else {
+            return "state, name or txg is missing (ERR_FSYS_CORRUPT)"
+        }
+        if state == 2 { return "the pool is destroyed" }
+        if txg == 0 { return "txg is 0: not an active device" }
+        guard let version = config.uint64("version") else { return "version is missing (ERR_FSYS_CORRUPT)" }
+        guard (1...28).contains(version) || version == 5000 else {
+            return "pool version \(version) is newer than pv-grub supports (ERR_NEWER_VERSION)"
+        }
+        guard let tree = config.list("vdev_tree"), let guid = config.uint64("guid"), tree.uint64("ashift") != nil else {
+            return "vdev_tree, guid or the vdev's ashift is missing (ERR_FSYS_CORRUPT)"
+        }
+        guard legacyLeaf(tree, guid: guid) != nil else {
+            return "no usable disk leaf has the label's own guid \(guid): pv-grub boots from disk leaves of single-disk "
+                + "and mirror pools only (ERR_NO_BOOTPATH)"
+        }
+        guard config.uint64("pool_guid") != nil else { return "pool_guid is missing (ERR_FSYS_CORRUPT)" }
+        if let features = config.list("features_for_read") {
+            let unknown = features.pairs.map(\.name).filter { !pvGrubReadFeatures.contains($0) }
+            if let first = unknown.first {
+                return "features_for_read lists \(unknown.joined(separator: ", ")), and pv-grub reads only "
+                    + "org.illumos:lz4_compress (\"missing feature for read '\(first)'\", ERR_NEWER_VERSION)"
+            }
+        }
+        var best: Uberblock?
+        for slot in label.uberblocks {
+            guard slot.isUsable, let ub = slot.uberblock, ub.byteOrder == .little else { continue }
+            if let b = best, (ub.txg, ub.timestamp) <= (b.txg, b.timestamp) { continue }
+            best = ub
+        }
+        guard let ub = best, ub.rootBlockPointer.count > 6 else {
+            return "its uberblock ring holds no uberblock pv-grub accepts (checksum, little-endian magic, supported version)"
+        }
+        let prop = ub.rootBlockPointer[6]
+        let lsize = ((prop & 0xffff) + 1) << 9
+        let compression = (prop >> 32) & 0xff
+        guard pvGrubCompressions.contains(compression) else {
+            return "the MOS object set block (txg \(ub.txg)) uses compression \(compression), which pv-grub cannot decompress"
+        }
+        guard lsize <= pvGrubObjsetBytes else {
+            return "the MOS object set block (txg \(ub.txg)) is \(lsize) bytes, and pv-grub reads it into a "
+                + "\(pvGrubObjsetBytes)-byte objset_phys_t (\"not enough memory allocated\"); ZFS writes 4096-byte "
+                + "object set blocks since project quotas (OpenZFS 0.8, illumos 2018)"
+        }
+        return nil
+    }
+
+    /// The first vdev type in `tree` the illumos loader's `vdev_init` refuses, or `nil`.
+    static func illumosUnbootableType(_ tree: NVList, depth: Int = 0) -> String? {
+        guard depth < 8 else { return nil }
+        let type = tree.string("type") ?? ""
+        guard ["mirror", "disk", "raidz", "indirect", "replacing", "hole"].contains(type) else { return type }
+        for child in tree.lists("children") ?? [] {
+            if let bad = illumosUnbootableType(child, depth: depth + 1) { return bad }
+        }
+        return nil
     }
 
     /// The leaf with `guid` anywhere in `tree`.
@@ -224,7 +341,7 @@ extension PoolInspection {
             view.problems = ["no vdev in the boot image"]
             return view
         }
-        var view = BootView(loader: loader, labels: first.labels, bootfs: mos.bootfs)
+        var view = BootView(loader: loader, labels: first.labels, bootfs: mos.bootfs, rootDataset: mos.rootDataset)
         if let problem = mos.bootfsProblem { view.problems.append(problem) }
         return view
     }

@@ -140,6 +140,26 @@ public struct Diagnosis: Sendable {
     public static func loader(for target: BootTarget) -> BootLoader {
         target == .ec2XenPV ? .pvGrub : .illumos
     }
+
+    /// The boot verdict `doctor` and `ec2 publish` share: what `target`'s loader computes from the boot disk's
+    /// `labels`; its ``BootView/problems`` are what stops the boot.
+    ///
+    /// - Parameters:
+    ///   - target: the EC2 boot target; it picks the loader.
+    ///   - labels: the boot disk's labels (for publish: as the edit will leave them).
+    ///   - pool: the pool, for its MOS `bootfs`; `nil` when the MOS could not be read, and then the bootfs is not
+    ///     judged.
+    public static func bootVerdict(target: BootTarget, labels: VdevLabels, pool: PoolInspection?) -> BootView {
+        let loader = loader(for: target)
+        guard let pool else {
+            var view = BootView(loader: loader, labels: labels, bootfs: nil)
+            view.problems.removeAll { $0.contains("bootfs") }
+            return view
+        }
+        var view = BootView(loader: loader, labels: labels, bootfs: pool.mos.bootfs, rootDataset: pool.mos.rootDataset)
+        if let problem = pool.mos.bootfsProblem { view.problems.append(problem) }
+        return view
+    }
 }
 
 // MARK: - Diagnosing
@@ -218,12 +238,7 @@ extension Diagnosis {
         var view: BootView?
         if let target, let first = reports.first?.report.vdevs.first {
             let loader = Self.loader(for: target)
-            if let inspection {
-                view = inspection.bootView(loader: loader)
-            } else {
-                view = BootView(loader: loader, labels: first.labels, bootfs: nil)
-                view?.problems.removeAll { $0.contains("bootfs") }
-            }
+            view = Self.bootVerdict(target: target, labels: first.labels, pool: inspection)
             if let view {
                 for problem in view.problems {
                     findings.append(Finding(severity: .problem, kind: .bootFails, leaf: view.bootVdevGUID,

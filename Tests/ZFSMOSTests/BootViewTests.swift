@@ -19,6 +19,25 @@ private func editedLabels(_ pool: PoolInspection, _ edit: (inout NVList) throws 
     return labels
 }
 
+/// `labels` as pv-grub could read them, like those of a pool written before feature flags and project quotas: no
+/// `features_for_read`, and a 2048-byte MOS object set block in every uberblock. The real fixtures are written by
+/// OpenZFS 2.1, which pv-grub cannot read (see `LoaderGoldenTests`); these exercise the rest of its rules.
+private func asOldZFS(_ labels: VdevLabels) throws -> VdevLabels {
+    var labels = labels
+    for i in labels.labels.indices {
+        if var config = labels.labels[i].config {
+            try config.setValue(nil, at: "features_for_read")
+            labels.labels[i].config = config
+        }
+        for j in labels.labels[i].uberblocks.indices {
+            guard var ub = labels.labels[i].uberblocks[j].uberblock, ub.rootBlockPointer.count > 6 else { continue }
+            ub.rootBlockPointer[6] = (ub.rootBlockPointer[6] & ~0xffff) | 3  // lsize (3 + 1) * 512
+            labels.labels[i].uberblocks[j].uberblock = ub
+        }
+    }
+    return labels
+}
+
 @Suite struct BootViewTests {
     struct GrubCase: Sendable, CustomTestStringConvertible {
         let images: [String]
@@ -76,25 +95,56 @@ private func editedLabels(_ pool: PoolInspection, _ edit: (inout NVList) throws 
 
     @Test func pvGrubNeedsOneOfTheTwoAndTakesTheLabelsOwnLeaf() throws {
         let p = try pool(["rpool-kvm.img"])
-        let noPhys = BootView(loader: .pvGrub, labels: try editedLabels(p) { try $0.setValue(nil, at: "vdev_tree.phys_path") },
+        let noPhys = BootView(loader: .pvGrub, labels: try asOldZFS(try editedLabels(p) { try $0.setValue(nil, at: "vdev_tree.phys_path") }),
                               bootfs: p.mos.bootfs)
         #expect(noPhys.bootpath == nil && noPhys.diskdevid == "id1,kdev@AQM00001___________/a")
         #expect(noPhys.bootfsArgument == "zfs-bootfs=rpool/\(p.mos.bootfs!.object),diskdevid=\"id1,kdev@AQM00001___________/a\"")
         #expect(noPhys.canBoot)
 
-        let neither = BootView(loader: .pvGrub, labels: try editedLabels(p) {
+        let neither = BootView(loader: .pvGrub, labels: try asOldZFS(try editedLabels(p) {
             try $0.setValue(nil, at: "vdev_tree.devid")
             try $0.setValue(nil, at: "vdev_tree.phys_path")
-        }, bootfs: p.mos.bootfs)
+        }), bootfs: p.mos.bootfs)
         #expect(neither.bootfsArgument == nil)
         #expect(!neither.canBoot)
         #expect(neither.problems.contains { $0.contains("ERR_NO_BOOTPATH") })
 
         // Booting from mirror side 1: legacy GRUB and the illumos loader take child 1, GRUB 2 child 0.
         let mirror = try pool(["rpool-mirror-1.img", "rpool-mirror-0.img"])
-        #expect(mirror.bootView(loader: .pvGrub).bootpath == "/pci@0,0/pci1af4,2@5/blkdev@0,0:a")
+        let side1 = try #require(mirror.reports.first?.vdevs.first?.labels)
+        #expect(BootView(loader: .pvGrub, labels: try asOldZFS(side1), bootfs: mirror.mos.bootfs).bootpath
+            == "/pci@0,0/pci1af4,2@5/blkdev@0,0:a")
         #expect(mirror.bootView(loader: .illumos).bootpath == "/pci@0,0/pci1af4,2@5/blkdev@0,0:a")
         #expect(mirror.bootView(loader: .grub2).bootpath == "/pci@0,0/pci1af4,2@4/blkdev@0,0:a")
+    }
+
+    @Test func pvGrubRefusesPoolsItCannotReadAndNamesWhy() throws {
+        // As pv-grub itself says (Tests/Oracle/loader-golden/pv-grub.json): an unknown read feature first, then
+        // the 4096-byte MOS object set block.
+        let p = try pool(["rpool-kvm.img"])
+        let view = p.bootView(loader: .pvGrub)
+        #expect(!view.canBoot && view.bootfsArgument == nil && view.bootpath == nil && view.label == nil)
+        #expect(view.problems.contains { $0.contains("labels 0, 1, 2, 3") && $0.contains("com.delphix:hole_birth") }, "\(view.problems)")
+        let labels = try #require(p.reports.first?.vdevs.first?.labels)
+        var noFeatures = labels
+        for i in noFeatures.labels.indices { try noFeatures.labels[i].config?.setValue(nil, at: "features_for_read") }
+        let big = BootView(loader: .pvGrub, labels: noFeatures, bootfs: p.mos.bootfs)
+        #expect(!big.canBoot)
+        #expect(big.problems.contains { $0.contains("4096 bytes") && $0.contains("not enough memory allocated") }, "\(big.problems)")
+        #expect(try asOldZFS(labels).labels.allSatisfy { BootView.pvGrubRefusal($0) == nil })
+    }
+
+    @Test func pvGrubReadsLabels2And3WhenLabels0And1AreGone() throws {
+        let p = try pool(["rpool-kvm.img"])
+        var labels = try asOldZFS(try #require(p.reports.first?.vdevs.first?.labels))
+        labels.labels[0].config = nil
+        labels.labels[1].config = nil
+        let view = BootView(loader: .pvGrub, labels: labels, bootfs: p.mos.bootfs)
+        #expect(view.label == 2)
+        #expect(view.canBoot, "\(view.problems)")
+        // Big-endian nvlists are refused whatever they hold (pv-grub checks the packing host's byte order).
+        labels.labels[2].streamHeader = NVStreamHeader(hostByteOrder: .big)
+        #expect(BootView(loader: .pvGrub, labels: labels, bootfs: p.mos.bootfs).label == 3)
     }
 
     @Test func grub2TakesBothOrNeitherAndTheFirstMirrorChildWithBoth() throws {
@@ -114,11 +164,19 @@ private func editedLabels(_ pool: PoolInspection, _ edit: (inout NVList) throws 
 
     @Test func aPoolWithoutBootfsCannotBoot() throws {
         let p = try pool(["tank-raidz-0.img", "tank-raidz-1.img", "tank-raidz-2.img"])
-        for loader in BootLoader.allCases {
+        for loader in [BootLoader.grub2, .pvGrub] {
             let view = p.bootView(loader: loader)
             #expect(!view.canBoot)
-            #expect(view.problems.contains { $0.contains("bootfs") }, "\(loader)")
+            // pv-grub stops before it looks for a bootfs: it accepts no label of a raidz member.
+            if loader != .pvGrub { #expect(view.problems.contains { $0.contains("bootfs") }, "\(loader)") }
         }
+        // The illumos loader boots the root dataset instead (zfs_get_root), as it did for tank in
+        // Tests/Oracle/loader-golden/illumos.json.
+        let illumos = p.bootView(loader: .illumos)
+        let root = try #require(p.mos.rootDataset)
+        #expect(root.name == "tank" && root.object != 0)
+        #expect(illumos.bootfsArgument?.hasPrefix("zfs-bootfs=tank/\(root.object),bootpath=") == true, "\(illumos)")
+        #expect(illumos.notes.contains { $0.contains("root dataset") })
         // raidz: GRUB 2 gives no bootpath, legacy GRUB finds no disk leaf.
         #expect(p.bootView(loader: .grub2).bootpath == nil)
         #expect(p.bootView(loader: .pvGrub).problems.contains { $0.contains("no usable disk leaf") })
