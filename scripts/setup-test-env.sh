@@ -15,7 +15,7 @@
 #     $TMPDIR or /tmp), so that tests running in parallel never compile or
 #     download anything.
 #
-# Usage: scripts/setup-test-env.sh      (no options)
+# Usage: scripts/setup-test-env.sh      (--contrib-missing: print the suites that lack contrib, change nothing)
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
@@ -40,44 +40,79 @@ for p in "${PACKAGES[@]}"; do
   [ "$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null)" = installed ] || missing+=("$p")
 done
 
-have_component() {  # have_component SUITE COMPONENT
+APT_DIR=${ZLABEL_APT_DIR:-/etc/apt}   # (tests point it at a copy)
+OUR_SOURCES="$APT_DIR/sources.list.d/zlabel-contrib.sources"
+
+have_component() {  # have_component SUITE COMPONENT: some apt source other than ours has it
   local suite=$1 comp=$2 f
-  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+  for f in "$APT_DIR/sources.list" "$APT_DIR"/sources.list.d/*.list; do
     [ -r "$f" ] || continue
-    grep -qsE "^deb[[:space:]].*[[:space:]]${suite}[[:space:]].*\\b$comp\\b" "$f" && return 0
-  done
-  for f in /etc/apt/sources.list.d/*.sources; do
-    [ -r "$f" ] || continue
-    # deb822 stanzas: a stanza that names the suite and the component
+    # one-line form: deb [options] URI SUITE COMPONENT...
     awk -v s="$suite" -v c="$comp" '
-      BEGIN { RS = ""; found = 0 }
-      { suites = 0; comps = 0
-        n = split($0, lines, "\n")
-        for (i = 1; i <= n; i++) {
-          if (lines[i] ~ /^Suites:/ && (" " lines[i] " ") ~ (" " s " ")) suites = 1
-          if (lines[i] ~ /^Components:/ && (" " lines[i] " ") ~ (" " c " ")) comps = 1
-          if (lines[i] ~ /^Enabled: *no/) { suites = 0 }
-        }
-        if (suites && comps) found = 1 }
+      { sub(/#.*/, ""); gsub(/\[[^]]*\]/, "") }
+      $1 == "deb" && $3 == s { for (i = 4; i <= NF; i++) if ($i == c) found = 1 }
       END { exit found ? 0 : 1 }' "$f" && return 0
+  done
+  for f in "$APT_DIR"/sources.list.d/*.sources; do
+    if [ ! -r "$f" ] || [ "$f" = "$OUR_SOURCES" ]; then continue; fi
+    # deb822 stanzas (field names in any case, values split by blanks, continuation lines folded): an enabled
+    # stanza of type deb that names the suite and the component
+    awk -v s="$suite" -v c="$comp" '
+      function check() {
+        if (types ~ (" deb ") && suites ~ (" " s " ") && comps ~ (" " c " ") && enabled !~ / no /) found = 1
+        types = suites = comps = enabled = ""; field = ""
+      }
+      /^[ \t]*$/ { check(); next }
+      /^#/ { next }
+      /^[ \t]/ { line = $0; gsub(/[ \t]+/, " ", line); add(line); next }
+      {
+        field = tolower(substr($0, 1, index($0, ":") - 1)); line = substr($0, index($0, ":") + 1)
+        gsub(/[ \t]+/, " ", line); add(line)
+      }
+      function add(v) {
+        if (field == "types") types = types " " v " "
+        else if (field == "suites") suites = suites " " v " "
+        else if (field == "components") comps = comps " " v " "
+        else if (field == "enabled") enabled = " " tolower(v) " "
+      }
+      END { check(); exit found ? 0 : 1 }' "$f" && return 0
   done
   return 1
 }
 
+# The suites that need contrib and have it in no source but ours: ours then lists exactly those, so no suite
+# ends up with contrib twice (apt would warn "configured multiple times" on every update).
+contrib_missing=()
+for suite in bookworm bookworm-updates bookworm-backports; do
+  have_component "$suite" contrib || contrib_missing+=("$suite")
+done
+if [ "${1:-}" = --contrib-missing ]; then  # (for the tests: print them and stop)
+  echo "${contrib_missing[*]}"
+  exit 0
+fi
+
 need_update=0
-if [ ${#missing[@]} -gt 0 ] || ! have_component bookworm-backports contrib; then
-  [ "$(id -u)" = 0 ] || { echo "setup-test-env.sh: must run as root to install: ${missing[*]}" >&2; exit 1; }
-  if ! have_component bookworm contrib || ! have_component bookworm-backports contrib; then
-    step "enabling apt component contrib (bookworm, bookworm-updates, bookworm-backports)"
-    cat > /etc/apt/sources.list.d/zlabel-contrib.sources <<'SRC'
+if [ ${#contrib_missing[@]} -gt 0 ]; then
+  [ "$(id -u)" = 0 ] || { echo "setup-test-env.sh: must run as root to enable contrib for ${contrib_missing[*]}" >&2; exit 1; }
+  if [ "$(sed -n 's/^Suites: //p' "$OUR_SOURCES" 2>/dev/null)" != "${contrib_missing[*]}" ]; then
+    step "enabling apt component contrib (${contrib_missing[*]})"
+    cat > "$OUR_SOURCES" <<SRC
 Types: deb
 URIs: http://deb.debian.org/debian
-Suites: bookworm bookworm-updates bookworm-backports
+Suites: ${contrib_missing[*]}
 Components: contrib
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SRC
     need_update=1
   fi
+elif [ -e "$OUR_SOURCES" ]; then
+  [ "$(id -u)" = 0 ] || { echo "setup-test-env.sh: must run as root to remove $OUR_SOURCES (other sources have contrib)" >&2; exit 1; }
+  step "removing $OUR_SOURCES: other apt sources have contrib for every suite"
+  rm -f "$OUR_SOURCES"
+  need_update=1
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+  [ "$(id -u)" = 0 ] || { echo "setup-test-env.sh: must run as root to install: ${missing[*]}" >&2; exit 1; }
 fi
 if [ ${#missing[@]} -gt 0 ] || [ $need_update = 1 ]; then
   step "apt-get update"

@@ -98,6 +98,33 @@ public struct AWSService: Sendable, Hashable, CustomStringConvertible {
     public var description: String { signingName }
 }
 
+/// The AWS SDKs' retry modes (`AWS_RETRY_MODE`, the profile's `retry_mode`).
+public enum RetryMode: String, Sendable, Equatable, CaseIterable {
+    /// zlabel's own limits (10 attempts for every retried failure, `--max-attempts`).
+    case legacy
+    /// The standard rules across the AWS SDKs; what zlabel does when nothing is set.
+    case standard
+    /// Standard plus client-side rate limiting in the SDKs; zlabel treats it as standard.
+    case adaptive
+}
+
+/// The retry settings of the configuration, and where they came from.
+public struct RetrySettings: Sendable, Equatable {
+    /// The mode.
+    public var mode: RetryMode
+    /// `AWS_MAX_ATTEMPTS` or the profile's `max_attempts`; `nil` when neither is set.
+    public var maxAttempts: Int?
+    /// Where the mode and the attempts came from, for `--verbose`.
+    public var source: String
+
+    /// Creates settings.
+    public init(mode: RetryMode, maxAttempts: Int?, source: String) {
+        self.mode = mode
+        self.maxAttempts = maxAttempts
+        self.source = source
+    }
+}
+
 /// The files and names a command's AWS settings come from, before credentials are looked up.
 public struct AWSConfiguration: Sendable {
     /// The environment.
@@ -186,6 +213,37 @@ public struct AWSConfiguration: Sendable {
         }
         let suffix = region.hasPrefix("cn-") ? "amazonaws.com.cn" : "amazonaws.com"
         return (Endpoint(scheme: "https", host: "\(service.signingName).\(region).\(suffix)"), "default")
+    }
+
+    /// The retry mode and attempt limit: `AWS_RETRY_MODE`, else the profile's `retry_mode`, else standard;
+    /// `AWS_MAX_ATTEMPTS`, else the profile's `max_attempts`, else unset (the mode's default).
+    ///
+    /// - Throws: ``AWSConfigurationError`` for an unknown mode or an attempt count that is not a number above 0,
+    ///   naming where the value came from.
+    public func retrySettings() throws(AWSConfigurationError) -> RetrySettings {
+        var sources: [String] = []
+        var mode = RetryMode.standard
+        let modeSource = environment["AWS_RETRY_MODE"].map { ($0, "AWS_RETRY_MODE") }
+            ?? profileValue("retry_mode").map { ($0, "profile \(profileName) retry_mode") }
+        if case let (text, source)? = modeSource {
+            guard let m = RetryMode(rawValue: text.lowercased()) else {
+                throw AWSConfigurationError(
+                    "\(source) is \"\(text)\"; it takes \(RetryMode.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            mode = m
+            sources.append(source)
+        }
+        var attempts: Int?
+        let attemptsSource = environment["AWS_MAX_ATTEMPTS"].map { ($0, "AWS_MAX_ATTEMPTS") }
+            ?? profileValue("max_attempts").map { ($0, "profile \(profileName) max_attempts") }
+        if case let (text, source)? = attemptsSource {
+            guard let n = Int(text.trimmingCharacters(in: .whitespaces)), n > 0 else {
+                throw AWSConfigurationError("\(source) is \"\(text)\"; it takes a whole number of attempts above 0")
+            }
+            attempts = n
+            sources.append(source)
+        }
+        return RetrySettings(mode: mode, maxAttempts: attempts, source: sources.isEmpty ? "default" : sources.joined(separator: ", "))
     }
 
     /// Letters, digits and `-` only (a region becomes part of a host name).

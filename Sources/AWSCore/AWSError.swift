@@ -113,6 +113,10 @@ public enum RetryClass: String, Sendable, Equatable {
     case throttled
     /// 5xx, timeouts, resets: retry after a backoff.
     case transient
+    /// The endpoint could not be reached at all (connection refused, no route, name not found, connect
+    /// timeout): retried as the AWS SDKs' standard retry mode does, 3 attempts unless `max_attempts` says
+    /// otherwise (``RetryPolicy/connectionMaxAttempts``).
+    case connection
     /// `ResourceNotFoundException`: retried only while a snapshot is fresh (EBS is eventually consistent
     /// right after StartSnapshot), fatal otherwise.
     case notFound
@@ -123,10 +127,12 @@ public enum RetryClass: String, Sendable, Equatable {
 }
 
 extension TransportError {
-    /// Transport failures are retried, except a bad request or a cancellation.
+    /// Transport failures are retried, except a bad request or a cancellation; a connection that could not be
+    /// made at all is ``RetryClass/connection``.
     public var retryClass: RetryClass {
         switch kind {
         case .invalidRequest, .cancelled: return .fatal
+        case .connect: return .connection
         default: return .transient
         }
     }

@@ -26,13 +26,16 @@ public struct AWSServiceClient: Sendable {
     public let now: @Sendable () -> Date
     /// The log.
     public let log: AWSLog
+    /// Where the endpoint came from (`AWS_ENDPOINT_URL`, `--endpoint-url`, `default`…), for messages.
+    public let endpointSource: String?
 
     /// Creates a client.
     public init(
         service: AWSService, region: String, endpoint: Endpoint, transport: any HTTPTransport,
         credentials: @escaping @Sendable () async throws -> AWSCredentials,
-        now: @escaping @Sendable () -> Date = { Date() }, log: AWSLog = .silent
+        now: @escaping @Sendable () -> Date = { Date() }, log: AWSLog = .silent, endpointSource: String? = nil
     ) {
+        self.endpointSource = endpointSource
         self.service = service
         self.region = region
         self.endpoint = endpoint
@@ -72,11 +75,22 @@ public struct AWSServiceClient: Sendable {
         var r = request
         let creds = try await credentials()
         SigV4.sign(&r, credentials: creds, region: region, service: service.signingName, date: now())
-        let response = try await transport.send(r, timeout: timeout)
+        let response: HTTPResponse
+        do { response = try await transport.send(r, timeout: timeout) } catch let e as TransportError {
+            throw naming(e)
+        }
         guard (200..<300).contains(response.status) else {
             throw AWSServiceError(operation: operation, response: response)
         }
         return response
+    }
+
+    /// A connect failure with the endpoint and where it came from (a wrong or stale `AWS_ENDPOINT_URL` is the
+    /// usual cause); any other error as it is.
+    func naming(_ error: TransportError) -> TransportError {
+        guard error.kind == .connect else { return error }
+        let origin = endpointSource.map { $0 == "default" ? " (the region's default)" : " (from \($0))" } ?? ""
+        return TransportError(.connect, "cannot connect to the \(service) endpoint \(endpoint)\(origin): \(error.message)")
     }
 
     /// Sends with retries per `policy`, logging each retry at info level.
@@ -101,7 +115,7 @@ public struct AWSServiceClient: Sendable {
                     throw e
                 }
                 let d = policy.delay(afterAttempt: attempt, retryClass: e.retryClass, using: &rng)
-                log.info("retry \(attempt + 1)/\(policy.maxAttempts) of \(operation) in \(Self.seconds(d)) s after \(e)")
+                log.info("retry \(attempt + 1)/\(policy.attempts(for: e.retryClass)) of \(operation) in \(Self.seconds(d)) s after \(e)")
                 try await Task.sleep(for: d)
             }
         }
@@ -159,6 +173,6 @@ public struct AWSSession: Sendable {
         let chain = credentialChain
         return AWSServiceClient(
             service: service, region: region, endpoint: endpoint, transport: transport,
-            credentials: { try await chain.credentials() }, now: now, log: log)
+            credentials: { try await chain.credentials() }, now: now, log: log, endpointSource: source)
     }
 }

@@ -54,6 +54,9 @@ public final class AsyncHTTPTransport: HTTPTransport {
         c.connectionPool = .init(
             idleTimeout: .seconds(60),
             concurrentHTTP1ConnectionsPerHostSoftLimit: max(1, configuration.maxConnectionsPerHost))
+        // A connection that cannot be made fails the attempt at once; RetryPolicy decides about retrying (the
+        // pool's own retries would keep one attempt reconnecting until its deadline, 30 s by default).
+        c.connectionPool.retryConnectionEstablishment = false
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.eventLoopThreads))
         self.client = HTTPClient(eventLoopGroupProvider: .shared(group), configuration: c)
         self.configuration = configuration
@@ -109,6 +112,12 @@ public final class AsyncHTTPTransport: HTTPTransport {
         }
     }
 
+    /// The system's words for a connect error, in lower case: "connection refused", "no route to host".
+    static func reason(errno code: Int32) -> String {
+        guard let text = strerror(code) else { return "error \(code)" }
+        return String(cString: text).lowercased()
+    }
+
     static func nanos(_ d: Duration) -> Int64 {
         let (s, atto) = d.components
         return s * 1_000_000_000 + atto / 1_000_000_000
@@ -121,8 +130,10 @@ public final class AsyncHTTPTransport: HTTPTransport {
             switch e {
             case .deadlineExceeded, .readTimeout, .writeTimeout, .getConnectionFromPoolTimeout:
                 return TransportError(.timeout, "\(e)")
-            case .connectTimeout, .tlsHandshakeTimeout:
-                return TransportError(.connect, "\(e)")
+            case .connectTimeout:
+                return TransportError(.connect, "the connection timed out")
+            case .tlsHandshakeTimeout:
+                return TransportError(.connect, "the TLS handshake timed out")
             case .remoteConnectionClosed:
                 return TransportError(.connectionLost, "\(e)")
             case .cancelled, .requestStreamCancelled:
@@ -135,13 +146,23 @@ public final class AsyncHTTPTransport: HTTPTransport {
         }
         if let e = error as? IOError {
             switch e.errnoCode {
-            case ECONNREFUSED, EHOSTUNREACH, ENETUNREACH: return TransportError(.connect, "\(e)")
+            case ECONNREFUSED, EHOSTUNREACH, ENETUNREACH: return TransportError(.connect, Self.reason(errno: e.errnoCode))
             default: return TransportError(.connectionLost, "\(e)")
             }
         }
-        if error is NIOConnectionError { return TransportError(.connect, "\(error)") }
+        if let e = error as? NIOConnectionError {
+            // One failure per address tried; the first says enough ("connection refused").
+            if let first = e.connectionErrors.first {
+                if let io = first.error as? IOError { return TransportError(.connect, Self.reason(errno: io.errnoCode)) }
+                if case .connectTimeout? = first.error as? ChannelError {
+                    return TransportError(.connect, "the connection timed out")
+                }
+                return TransportError(.connect, "\(first.error)")
+            }
+            return TransportError(.connect, "the host name did not resolve")
+        }
         if let e = error as? ChannelError {
-            if case .connectTimeout = e { return TransportError(.connect, "\(e)") }
+            if case .connectTimeout = e { return TransportError(.connect, "the connection timed out") }
             return TransportError(.connectionLost, "\(e)")
         }
         if error is NIOTooManyBytesError { return TransportError(.other, "response body too large") }

@@ -5,6 +5,12 @@
 // stops after `maxAttempts` attempts or when `operationTimeout` has passed since its first attempt, whichever
 // comes first. Access denied and validation errors stop at once. A not-found on a snapshot younger than
 // `notFoundWindow` is retried for as long as the window (and the operation time limit) allows.
+//
+// A connection that cannot be made at all (refused, no route, unknown host) follows the AWS SDKs' "standard"
+// retry mode (AWS SDKs and Tools reference guide, "Retry behavior"): at most `connectionMaxAttempts` attempts
+// (3 unless AWS_MAX_ATTEMPTS or the profile's max_attempts says otherwise), each delay drawn uniformly from
+// 0 to min(connectionBaseDelay · 2^(n-1), maxDelay) ("full jitter", base 1 s, cap 20 s), so a closed port
+// fails within seconds instead of a minute.
 
 /// Limits and delays for retrying one operation.
 public struct RetryPolicy: Sendable, Equatable {
@@ -22,13 +28,20 @@ public struct RetryPolicy: Sendable, Equatable {
     public var operationTimeout: Duration
     /// How long after StartSnapshot a `ResourceNotFoundException` is still taken as EBS catching up.
     public var notFoundWindow: Duration
+    /// Attempts when the endpoint cannot be reached at all (``RetryClass/connection``), the first included.
+    public var connectionMaxAttempts: Int
+    /// Base of the standard mode's backoff for connection failures.
+    public var connectionBaseDelay: Duration
 
     /// Creates a policy. The defaults suit AWS.
     public init(
         maxAttempts: Int = 10, baseDelay: Duration = .milliseconds(250), throttleBaseDelay: Duration = .seconds(1),
         maxDelay: Duration = .seconds(20), attemptTimeout: Duration = .seconds(30),
-        operationTimeout: Duration = .seconds(300), notFoundWindow: Duration = .seconds(120)
+        operationTimeout: Duration = .seconds(300), notFoundWindow: Duration = .seconds(120),
+        connectionMaxAttempts: Int = 3, connectionBaseDelay: Duration = .seconds(1)
     ) {
+        self.connectionMaxAttempts = connectionMaxAttempts
+        self.connectionBaseDelay = connectionBaseDelay
         self.maxAttempts = maxAttempts
         self.baseDelay = baseDelay
         self.throttleBaseDelay = throttleBaseDelay
@@ -42,6 +55,11 @@ public struct RetryPolicy: Sendable, Equatable {
     public func delay(
         afterAttempt attempt: Int, retryClass: RetryClass, using rng: inout some RandomNumberGenerator
     ) -> Duration {
+        if retryClass == .connection {  // standard mode: full jitter
+            let exp = min(max(attempt - 1, 0), 30)
+            let cap = min(connectionBaseDelay * (1 << exp), maxDelay)
+            return .nanoseconds(Int64(Double(Self.nanos(cap)) * Double.random(in: 0...1, using: &rng)))
+        }
         let base = retryClass == .throttled ? throttleBaseDelay : baseDelay
         let exp = min(max(attempt - 1, 0), 30)
         let raw = base * (1 << exp)
@@ -64,8 +82,15 @@ public struct RetryPolicy: Sendable, Equatable {
         retryClass: RetryClass, attempt: Int, elapsed: Duration, sinceSnapshotStart: Duration?
     ) -> String? {
         switch retryClass {
-        case .accessDenied: return "access denied is never retried"
-        case .fatal: return "the error is not retryable"
+        case .accessDenied: return "not retried: check the credentials and their permissions"
+        case .fatal: return "not retried"
+        case .connection:
+            if attempt >= attempts(for: .connection) {
+                return "gave up after \(attempt) attempt\(attempt == 1 ? "" : "s"); check that the endpoint is right "
+                    + "and reachable, and that its server is running"
+            }
+            if elapsed >= operationTimeout { return "gave up after \(elapsed) (operation time limit)" }
+            return nil
         case .notFound:
             guard let s = sinceSnapshotStart, s < notFoundWindow else {
                 return "not found, and the snapshot is not new enough for that to be transient"
@@ -79,6 +104,27 @@ public struct RetryPolicy: Sendable, Equatable {
         if attempt >= maxAttempts { return "gave up after \(attempt) attempts" }
         if elapsed >= operationTimeout { return "gave up after \(elapsed) (operation time limit)" }
         return nil
+    }
+
+    /// The attempt limit for failures of `retryClass`.
+    public func attempts(for retryClass: RetryClass) -> Int {
+        retryClass == .connection ? connectionMaxAttempts : maxAttempts
+    }
+
+    /// Applies the retry settings of the AWS configuration (``AWSConfiguration/retrySettings()``): in the
+    /// standard (or adaptive) mode `max_attempts` limits every retried failure and connection failures get 3
+    /// attempts when it is not set; in the legacy mode zlabel's own limits stay, connection failures included.
+    public mutating func apply(_ settings: RetrySettings) {
+        switch settings.mode {
+        case .standard, .adaptive:
+            if let n = settings.maxAttempts {
+                maxAttempts = n
+                connectionMaxAttempts = n
+            }
+        case .legacy:
+            if let n = settings.maxAttempts { maxAttempts = n }
+            connectionMaxAttempts = maxAttempts
+        }
     }
 
     static func nanos(_ d: Duration) -> Int64 {

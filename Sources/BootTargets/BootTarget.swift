@@ -153,6 +153,7 @@ public enum BootTarget: String, CaseIterable, Sendable, Hashable {
     public func plan(device: XenDeviceName? = nil, placement: PoolPlacement, controller: Int = 1)
         throws(BootTargetError) -> BootTargetPlan
     {
+        try check(device: device)
         switch self {
         case .ec2Nitro:
             if let device { throw .deviceNotAccepted(target: rawValue, device: device.description) }
@@ -189,6 +190,31 @@ public enum BootTarget: String, CaseIterable, Sendable, Hashable {
         }
     }
 
+    /// The root device names the Xen targets take, as a usage message names them.
+    public static let deviceForms =
+        "/dev/sdX, /dev/sdXN, /dev/xvdX or /dev/xvdXN with X a–p and N 1–15 (e.g. /dev/xvda, /dev/sda1)"
+
+    /// Checks a root device name against this target without looking at any image: ``plan(device:placement:controller:)``
+    /// runs the same check, and a command line runs it before it opens a file.
+    ///
+    /// The Xen targets take disks a–p with partitions 1–15: the names whose vbd numbers the EC2 examples in our
+    /// sources show (EC2 reserves /dev/sda1 and /dev/xvda for the root volume and recommends /dev/sd[f-p] for
+    /// others). A disk past p needs Xen's extended numbering (`1 << 28 | disk << 8 | partition`), which no EC2
+    /// example shows for a root volume, so a phys_path planned from it would be a guess.
+    ///
+    /// - Throws: ``BootTargetError/deviceNotAccepted(target:device:)`` for a device given to `ec2-nitro`,
+    ///   ``BootTargetError/badDeviceName(_:_:)`` for a name outside ``deviceForms``.
+    public func check(device: XenDeviceName?) throws(BootTargetError) {
+        guard let device else { return }
+        if self == .ec2Nitro { throw .deviceNotAccepted(target: rawValue, device: device.description) }
+        guard device.disk < 16, (device.partition ?? 0) < 16 else {
+            throw .badDeviceName(
+                device.description,
+                "\(rawValue) takes \(Self.deviceForms); a disk past p or a partition past 15 has no vbd number in "
+                    + "any EC2 example")
+        }
+    }
+
     // MARK: - Explanations (facts from the illumos sources, in our words)
 
     static let devidNote =
@@ -198,6 +224,11 @@ public enum BootTarget: String, CaseIterable, Sendable, Hashable {
     static let pathNote =
         "path is set to the name devfsadm will give the disk, but only userland reads it; before root is mounted "
         + "the kernel goes by devid and phys_path."
+
+    static let controllerNote =
+        "The controller in path is c1, as kayak's zpool_patch.c writes it for EC2 and as every EC2 example shows; "
+        + "devfsadm picks the number at boot (another image may show c2 after an import elsewhere), and only "
+        + "userland reads path."
 
     static let pvNotes = [
         "pv-grub passes phys_path to the kernel as bootpath; if both phys_path and devid are empty it refuses to "
@@ -241,7 +272,7 @@ public enum BootTarget: String, CaseIterable, Sendable, Hashable {
                     "phys_path = /xpvd/xdf@<vbd>:<minor> (default /dev/sda: /xpvd/xdf@2048:a for s0)",
                     "path = /dev/dsk/c1t<target>d<lun>s<slice> (default c1t2048d0s0)", "devid removed",
                 ],
-                reasons: Self.pvNotes,
+                reasons: Self.pvNotes + [Self.controllerNote],
                 sources: xenSources + [
                     "legacy GRUB fsys_zfs.c (vdev_get_bootpath), expand.c ($ZFS-BOOTFS): phys_path or devid is required"
                 ])
@@ -253,7 +284,7 @@ public enum BootTarget: String, CaseIterable, Sendable, Hashable {
                     "path = /dev/dsk/c1t<disk>d<partition>s<slice> (default c1t0d0s0)", "devid removed",
                 ],
                 reasons: ["On HVM EC2 maps /dev/sdX names to the xvdX numbers (/dev/sdf → xdf@51792)."]
-                    + Self.hvmNotes,
+                    + Self.hvmNotes + [Self.controllerNote],
                 sources: xenSources + [
                     "hvm_bootstrap.c (hvmboot_rootconf): xdf attaches under /xpvd before root is mounted (illumos 9024)",
                     "boot/lib/libstand/zfs/zfs.c (zfs_bootfs): the loader passes bootpath = phys_path of the booted vdev",

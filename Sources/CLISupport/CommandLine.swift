@@ -15,7 +15,15 @@ import ZLabel
 /// argument parser's own handling (usage errors print help and exit 64).
 public func runCommandLine<Root: ParsableCommand>(_ root: Root.Type, exitStatus: (any Error) -> Int32?) async {
     do {
-        var command = try root.parseAsRoot()
+        var command: any ParsableCommand
+        do { command = try root.parseAsRoot() } catch {
+            // A misspelled command: name the one meant instead of a bare "unexpected argument".
+            if let hint = subcommandHint(root, arguments: Array(CommandLine.arguments.dropFirst())) {
+                printError(hint)
+                root.exit(withError: ExitCode.validationFailure)
+            }
+            throw error
+        }
         if var asyncCommand = command as? any AsyncParsableCommand {
             try await asyncCommand.run()
         } else {
@@ -30,6 +38,35 @@ public func runCommandLine<Root: ParsableCommand>(_ root: Root.Type, exitStatus:
             Darwin.exit(status)
         #endif
     }
+}
+
+/// For a first argument that is no subcommand of `root` but close to one (two edits or fewer), the line that
+/// names it: `zlabel: unknown command 'inpsect'; did you mean 'inspect'?`.
+func subcommandHint<Root: ParsableCommand>(_ root: Root.Type, arguments: [String]) -> String? {
+    guard let first = arguments.first, !first.hasPrefix("-") else { return nil }
+    let names = Root.configuration.subcommands.map { $0._commandName }
+    guard !names.contains(first) else { return nil }
+    let near = names.map { ($0, editDistance($0, first)) }.filter { $0.1 <= 2 }.min { $0.1 < $1.1 }
+    guard let near else { return nil }
+    let program = Root.configuration.commandName ?? "zlabel"
+    return "\(program): unknown command '\(first)'; did you mean '\(near.0)'? (`\(program) --help` lists the commands)"
+}
+
+/// Levenshtein distance between two short strings.
+func editDistance(_ a: String, _ b: String) -> Int {
+    let a = Array(a), b = Array(b)
+    guard !a.isEmpty else { return b.count }
+    var row = Array(0...b.count)
+    for i in 1...a.count {
+        var previous = row[0]
+        row[0] = i
+        for j in stride(from: 1, through: b.count, by: 1) {
+            let current = row[j]
+            row[j] = min(row[j] + 1, row[j - 1] + 1, previous + (a[i - 1] == b[j - 1] ? 0 : 1))
+            previous = current
+        }
+    }
+    return row[b.count]
 }
 
 /// Writes a line to standard error (file descriptor 2), retrying short writes.

@@ -330,7 +330,7 @@ public struct SnapshotUploader: Sendable {
                                 machine.handle(.snapshotStarted(id: out.snapshotID), now: now())
                             } catch {
                                 let (c, m) = Self.classify(error)
-                                if let line = machine.handle(.startFailed(c, m), now: now()) { log.info(line) }
+                                if let line = machine.handle(.startFailed(c, m), now: now()) { note(line, machine) }
                             }
                         case .processBlock(let index, let attempt, let delay):
                             if attempt == 1, let next = ahead.next() { reader.prefetch(block: next) }
@@ -352,7 +352,7 @@ public struct SnapshotUploader: Sendable {
                                 machine.handle(.blockDone(index: r.index, outcome: outcome), now: now())
                             case .failed(let c, let m):
                                 if let line = machine.handle(.blockFailed(index: r.index, c, m), now: now()) {
-                                    log.info(line)
+                                    note(line, machine)
                                 }
                                 if machine.isStopping { group.cancelAll() }
                             }
@@ -372,7 +372,7 @@ public struct SnapshotUploader: Sendable {
                                 machine.handle(.completed(status: completeStatus), now: now())
                             } catch {
                                 let (c, m) = Self.classify(error)
-                                if let line = machine.handle(.completeFailed(c, m), now: now()) { log.info(line) }
+                                if let line = machine.handle(.completeFailed(c, m), now: now()) { note(line, machine) }
                             }
                         case .finished(let id):
                             report()
@@ -514,6 +514,12 @@ public struct SnapshotUploader: Sendable {
         s += "k=\(o.kmsKeyARN ?? "")\nt=\(o.timeoutMinutes)\n"
         for t in o.tags { s += "tag=\(t.key.utf8.count):\(t.key)=\(t.value)\n" }
         return SHA256.hash(data: Array(s.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// Logs a retry decision; the give-up line only with `--verbose`, since the failure itself is thrown and
+    /// printed once.
+    func note(_ line: String, _ machine: UploadStateMachine) {
+        if machine.hasGivenUp { log.debug(line) } else { log.info(line) }
     }
 
     static func classify(_ error: any Error) -> (RetryClass, String) {

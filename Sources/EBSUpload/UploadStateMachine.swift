@@ -157,6 +157,13 @@ public struct UploadStateMachine: Sendable {
     /// True once a fatal error stopped new work; the driver should cancel what is in flight.
     public var isStopping: Bool { stopping != nil }
 
+    /// Whether the upload has given up (its failure is then thrown, so the give-up line need not be shown too).
+    public var hasGivenUp: Bool {
+        if stopping != nil { return true }
+        if case .failed = phase { return true }
+        return false
+    }
+
     /// Blocks dispatched and not yet reported.
     public var inFlightCount: Int { inFlight.count }
 
@@ -251,7 +258,7 @@ public struct UploadStateMachine: Sendable {
             let d = policy.delay(afterAttempt: a.count, retryClass: cls, using: &rng)
             counts.retries += 1
             retryQueue.append((index, Attempts(count: a.count + 1, firstAt: a.firstAt), d))
-            return "retry \(a.count + 1)/\(policy.maxAttempts) of PutSnapshotBlock block \(index) in \(Self.seconds(d)) s after \(cls.rawValue): \(msg)"
+            return "retry \(a.count + 1)/\(policy.attempts(for: cls)) of PutSnapshotBlock block \(index) in \(Self.seconds(d)) s after \(cls.rawValue): \(msg)"
         case .completed:
             guard let id = snapshotID else { return nil }
             phase = .finished(id)
@@ -273,7 +280,7 @@ public struct UploadStateMachine: Sendable {
         counts.retries += 1
         op = Attempts(count: a.count + 1, firstAt: a.firstAt)
         opPending = (a.count + 1, d)
-        return "retry \(a.count + 1)/\(policy.maxAttempts) of \(name) in \(Self.seconds(d)) s after \(cls.rawValue): \(msg)"
+        return "retry \(a.count + 1)/\(policy.attempts(for: cls)) of \(name) in \(Self.seconds(d)) s after \(cls.rawValue): \(msg)"
     }
 
     static func seconds(_ d: Duration) -> String {

@@ -30,7 +30,8 @@ public enum AMIError: Error, Sendable, Equatable, CustomStringConvertible {
                 + "run the same command again to keep waiting"
         case .imageNotListed(let id, let region): return "DescribeImages in \(region) does not list \(id)"
         case .kernelNotFound(let region, let arch, let variant):
-            return "no Amazon PV-GRUB kernel image (pv-grub-\(variant)_*, \(arch)) in \(region); pass --kernel-id aki-…"
+            return "no Amazon PV-GRUB kernel image (pv-grub-\(variant)_*, \(arch)) in \(region), neither listed by "
+                + "DescribeImages nor in AWS's published table; pass --kernel-id aki-…"
         case .snapshotUnusable(let id, let reason): return "snapshot \(id) cannot back an AMI: \(reason)"
         case .nameTaken(let name, let id, let snap):
             return "the AMI name \"\(name)\" is already used by \(id)"

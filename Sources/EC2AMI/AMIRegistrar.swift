@@ -66,8 +66,21 @@ public struct AMIResult: Sendable, Equatable, Codable {
     public var name: String
     /// The kernel of a paravirtual AMI.
     public var kernelID: String?
+    /// Where the kernel id came from (`documented-table` when DescribeImages listed none and AWS's published
+    /// table supplied it); `nil` for HVM.
+    public var kernelSource: KernelSource?
     /// The AMI in its home region first, then each copy in `--copy-to` order.
     public var images: [RegisteredImage]
+
+    /// Creates a result.
+    public init(snapshotID: String, name: String, kernelID: String?, kernelSource: KernelSource? = nil,
+                images: [RegisteredImage]) {
+        self.snapshotID = snapshotID
+        self.name = name
+        self.kernelID = kernelID
+        self.kernelSource = kernelSource
+        self.images = images
+    }
 }
 
 /// Registers an AMI, waits for it, shares it and copies it, reusing what an interrupted run already made.
@@ -101,11 +114,26 @@ public struct AMIRegistrar: Sendable {
 
         // The kernel of a paravirtual image.
         var kernelID: String?
+        var kernelSource: KernelSource?
         switch reg.kernel {
         case .none: break
-        case .id(let id): kernelID = id
+        case .id(let id):
+            kernelID = id
+            kernelSource = .given
         case .automatic(let variant):
-            kernelID = try await home.findPVGrubKernel(architecture: reg.architecture, variant: variant).imageID
+            do {
+                kernelID = try await home.findPVGrubKernel(architecture: reg.architecture, variant: variant).imageID
+                kernelSource = .describeImages
+            } catch AMIError.kernelNotFound(let region, let arch, let v) {
+                // DescribeImages lists no Amazon PV-GRUB here; AWS's published table may still name one.
+                guard let entry = PVGrubTable.kernel(region: region, architecture: arch) else {
+                    throw AMIError.kernelNotFound(region: region, architecture: arch, variant: v)
+                }
+                log.warning("DescribeImages lists no Amazon PV-GRUB kernel (pv-grub-\(v)_*, \(arch)) in \(region); using "
+                    + "\(entry.imageID) (\(entry.name)) from AWS's published table (\(PVGrubTable.source))")
+                kernelID = entry.imageID
+                kernelSource = .documentedTable
+            }
         }
         if let kernelID { reg.kernel = .id(kernelID) }
 
@@ -152,7 +180,8 @@ public struct AMIRegistrar: Sendable {
                 try await dest.addLaunchPermission(imageID: images[i].imageID, accounts: request.shareWith)
             }
         }
-        return AMIResult(snapshotID: reg.snapshotID, name: reg.name, kernelID: kernelID, images: images)
+        return AMIResult(snapshotID: reg.snapshotID, name: reg.name, kernelID: kernelID, kernelSource: kernelSource,
+                         images: images)
     }
 
     /// The snapshot, completed (waiting while it is pending).

@@ -88,6 +88,22 @@ public struct ImageReport: Sendable {
         return out
     }
 
+    /// Why this image holds no ZFS vdev, as one sentence naming the file (and on a whole disk, the partitions and
+    /// slices looked at); `nil` when some label of some vdev unpacks. `zlabel inspect` then exits non-zero, as
+    /// `zdb -l` does when it finds no label.
+    public var noLabelFound: String? {
+        let looked = layout.map { layout in
+            let names = layout.candidates.map(\.name)
+            return names.isEmpty ? " (the \(layout.schemes.map(\.rawValue).joined(separator: " + ")) partition map has no partition or slice that could hold one)"
+                : " (looked at \(names.joined(separator: ", ")))"
+        } ?? ""
+        if vdevs.isEmpty { return "\(path): no ZFS label found in any partition or slice\(looked)" }
+        guard !vdevs.contains(where: { $0.labels.labels.contains { $0.config != nil } }) else { return nil }
+        let place = vdevs.count == 1 ? (vdevs[0].region.name.map { " in \($0)" } ?? "") : " in \(vdevs.compactMap(\.region.name).joined(separator: ", "))"
+        return "\(path): no ZFS label found\(place): none of the four labels unpacks, so this is not a ZFS vdev (or its "
+            + "labels were overwritten)\(looked)"
+    }
+
     /// Everything that keeps the image from verifying, one sentence each naming the file, the label and the
     /// byte offset in the image. Empty when every label of every vdev is valid, an uberblock is usable and no
     /// slot holding an uberblock fails its checksum.

@@ -62,7 +62,9 @@ extension ImageStorage {
         if let selector {
             let chosen: DiskRegion
             do { chosen = try layout.select(selector) } catch let error as PartitionTableError {
-                throw ImageError(.partitionTable, path: path, offset: error.offset, message: error.message)
+                // A name the map does not hold is not at any byte of the image.
+                let offset: UInt64? = if case .named = selector { nil } else { error.offset }
+                throw ImageError(.partitionTable, path: path, offset: offset, message: error.message)
             }
             let region = VdevRegion(chosen)
             return (layout, [(region, try readLabels(in: region))])
@@ -92,7 +94,8 @@ extension ImageStorage {
         }
         let minimum = UInt64(LabelLayout.labelCount * LabelLayout.labelSize)
         guard LabelLayout.alignedSize(region.size) >= minimum else {
-            throw ImageError(.range, path: path, offset: region.offset,
+            // For the whole image, "at byte 0" would only distract from its size.
+            throw ImageError(.range, path: path, offset: region.offset == 0 && region.size == size ? nil : region.offset,
                              message: "a vdev of \(region.size) bytes cannot hold four 256 KiB labels (at least \(minimum) bytes, aligned to 256 KiB)")
         }
     }

@@ -192,6 +192,41 @@ public struct LabelBackup: Sendable {
     }
 }
 
+extension LabelBackup {
+    /// The other backups of the same series as `path`: `IMAGE.zlabel-backup`, then `-1`, `-2`… (as
+    /// `LabelWriter.defaultBackupPath(for:)` names them), those that exist, `path` itself left out.
+    public static func series(of path: String) -> [String] {
+        var base = path
+        if let dash = path.lastIndex(of: "-"), path[path.index(after: dash)...].allSatisfy(\.isNumber),
+           path.index(after: dash) < path.endIndex, path[..<dash].hasSuffix(".zlabel-backup") {
+            base = String(path[..<dash])
+        }
+        var out: [String] = []
+        if FileManager.default.fileExists(atPath: base) { out.append(base) }
+        var n = 1
+        while n < 10_000, FileManager.default.fileExists(atPath: "\(base)-\(n)") {
+            out.append("\(base)-\(n)")
+            n += 1
+        }
+        return out.filter { $0 != path }
+    }
+
+    /// Among `candidates`, the backup whose edit left `image`'s labels exactly as they are now: the one to
+    /// restore first when a restore from an older backup is refused because a later edit changed the labels.
+    /// Unreadable candidates are skipped.
+    public static func backup(thatWrote image: any ImageStorage, among candidates: [String]) -> String? {
+        for candidate in candidates.reversed() {
+            guard let backup = try? LabelBackup(contentsOf: candidate) else { continue }
+            for entry in backup.entries where entry.imageSize == image.size {
+                let target = EditTarget(image: image, region: entry.region)
+                guard let now = try? LabelWriter.readWholeLabels(target).map(digest) else { continue }
+                if now == entry.afterDigests { return candidate }
+            }
+        }
+        return nil
+    }
+}
+
 /// write(2); inside `LabelBackup` the name `write` is its method.
 private func systemWrite(_ fd: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Int {
     #if canImport(Glibc)

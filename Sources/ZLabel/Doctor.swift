@@ -58,6 +58,8 @@ public struct Diagnosis: Sendable {
         case bootFails = "boot-fails"
         /// The leaf has neither `phys_path` nor `devid`.
         case noBootpath = "no-bootpath"
+        /// No label of the image unpacks: it is not a ZFS vdev (or not the right partition of a disk).
+        case noVdev = "no-vdev"
         /// The pool was not exported and names a host.
         case foreignHost = "foreign-host"
         /// The pool is ACTIVE and names no host.
@@ -201,6 +203,14 @@ extension Diagnosis {
         var poolGUID: UInt64?
         var pool = ""
         for (index, entry) in reports.enumerated() {
+            if let none = entry.report.noLabelFound {
+                // Damage findings would suggest repairs; there is nothing to repair in what is not a vdev.
+                findings.append(Finding(
+                    severity: .problem, kind: .noVdev, message: none,
+                    fix: "check that \(entry.name) is the pool's disk or image; on a whole disk, `zlabel inspect` lists "
+                        + "the partitions and --partition picks one"))
+                continue
+            }
             for problem in entry.report.problems {
                 findings.append(Finding(
                     severity: .problem, kind: .labelDamage, message: problem,
@@ -228,6 +238,7 @@ extension Diagnosis {
                 }
             }
         }
+        if leaves.isEmpty { findings.removeAll { $0.kind == .mosUnreadable } }  // no pool, so no MOS to miss
         // State findings repeat for every member of a pool; keep one of each.
         var seen = Set<String>()
         findings = findings.filter { f in
@@ -236,7 +247,7 @@ extension Diagnosis {
         }
 
         var view: BootView?
-        if let target, let first = reports.first?.report.vdevs.first {
+        if let target, !leaves.isEmpty, let first = reports.first?.report.vdevs.first {
             let loader = Self.loader(for: target)
             view = Self.bootVerdict(target: target, labels: first.labels, pool: inspection)
             if let view {
@@ -480,7 +491,7 @@ extension Diagnosis {
 
     /// The diagnosis as text: the values side by side, the boot view, then each finding with its fix.
     public var text: String {
-        var out = "pool \(pool)" + (poolGUID.map { " (guid \($0))" } ?? "")
+        var out = leaves.isEmpty ? "no ZFS pool found" : "pool \(pool)" + (poolGUID.map { " (guid \($0))" } ?? "")
         if let target {
             out += ", target \(target.target.rawValue)"
             if let d = target.device { out += " (root \(d)" + (target.vbd.map { ", Xen vbd \($0)" } ?? "") + ")" }

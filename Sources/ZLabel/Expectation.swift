@@ -307,6 +307,9 @@ public struct ExpectationOutcome: Sendable, Hashable, CustomStringConvertible {
     public var found: String
     /// Whether the expectation holds here.
     public var holds: Bool
+    /// When the key was not found but a name near it was (`did you mean phys_path?`): a misspelled key is
+    /// otherwise just "absent".
+    public var hint: String?
 
     /// Where the outcome was found: `IMAGE[ (REGION)][: label N]`.
     public var place: String {
@@ -320,7 +323,7 @@ public struct ExpectationOutcome: Sendable, Hashable, CustomStringConvertible {
     public var description: String {
         if holds { return "\(place): \(expectation) holds" }
         let what = found.hasPrefix("(") ? found : "\(expectation.key)=\(found)"
-        return "\(place): expected \(expectation), found \(what)"
+        return "\(place): expected \(expectation), found \(what)" + (hint.map { " (\($0))" } ?? "")
     }
 
     /// The outcome as a JSON object.
@@ -330,7 +333,7 @@ public struct ExpectationOutcome: Sendable, Hashable, CustomStringConvertible {
             ("label", label.map { .uint(UInt64($0)) } ?? .null), ("expectation", .string(expectation.description)),
             ("key", .string(expectation.key)), ("expected", .string(expectation.expected.description)),
             ("found", .string(found)), ("holds", .bool(holds)),
-        ])
+        ] + (hint.map { [("hint", JSONValue.string($0))] } ?? []))
     }
 }
 
@@ -511,10 +514,64 @@ public struct ExpectationReport: Sendable, CustomStringConvertible {
                     holds = value == nil ? expectation.expected == .absent
                         : Self.matches(expectation.expected, found: found, numeric: numeric, value: value)
                 }
-                out.append(outcome(label.index, found, holds))
+                var result = outcome(label.index, found, holds)
+                if value == nil && !holds { result.hint = Self.unknownKeyHint(expectation.subject, in: config) }
+                out.append(result)
             }
         }
         return out
+    }
+
+    /// For a key that is absent: when the list it was looked for in has no pair of that name but one near it
+    /// (edit distance 2 or less; for a top-level key, also the leaf keys), that name. `nil` otherwise.
+    static func unknownKeyHint(_ subject: Expectation.Subject, in config: NVList) -> String? {
+        let path: NVPath, parent: Expectation.Subject
+        switch subject {
+        case .config(let p):
+            path = p
+            parent = .config(NVPath(components: p.components.dropLast()))
+        case .leaf(let leaf, let p):
+            path = p
+            parent = .leaf(leaf, NVPath(components: p.components.dropLast()))
+        default:
+            return nil
+        }
+        guard case .key(let name)? = path.components.last else { return nil }
+        let list: NVList
+        if path.components.count == 1, case .config = subject {
+            list = config
+        } else {
+            guard case .success(.nvlist(let l)?) = lookup(parent, in: config) else { return nil }
+            list = l
+        }
+        let names = list.pairs.map(\.name)
+        guard !names.contains(name) else { return nil }
+        // A top-level key may be a misspelled leaf key (phys_pth for phys_path), which means the label's own leaf.
+        let topLevel = path.components.count == 1 && { if case .config = subject { true } else { false } }()
+        let candidates = names + (topLevel ? Expectation.leafKeys.sorted() : [])
+        let near = candidates.filter { editDistance($0, name) <= 2 }
+        // Only a near name makes it likely a misspelling: a key ZFS simply did not write (hostid on an old pool)
+        // is just absent.
+        guard !near.isEmpty else { return nil }
+        let whereText = if case .leaf = subject { "the leaf" } else { path.components.count == 1 ? "the label's config" : "that list" }
+        return "\(whereText) has no key \(name); did you mean \(near.joined(separator: " or "))?"
+    }
+
+    /// Levenshtein distance between two short strings.
+    static func editDistance(_ a: String, _ b: String) -> Int {
+        let a = Array(a), b = Array(b)
+        guard !a.isEmpty else { return b.count }
+        var row = Array(0...b.count)
+        for i in 1...a.count {
+            var previous = row[0]
+            row[0] = i
+            for j in stride(from: 1, through: b.count, by: 1) {
+                let current = row[j]
+                row[j] = min(row[j] + 1, row[j - 1] + 1, previous + (a[i - 1] == b[j - 1] ? 0 : 1))
+                previous = current
+            }
+        }
+        return row[b.count]
     }
 
     /// The value a config or leaf subject points at (`nil`: absent), or why there is nothing to look at.

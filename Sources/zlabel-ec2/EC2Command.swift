@@ -25,13 +25,16 @@ struct EC2Command: AsyncParsableCommand {
 }
 
 /// The label side's statuses, and for the EC2 side: a publish refused before uploading is 3 (like a refused
-/// edit), an AMI request EC2 would refuse is 64 (bad usage). Other AWS failures are left to the argument
-/// parser (status 1).
+/// edit), an AMI request EC2 would refuse is 64 (bad usage), and an AWS failure 1, each printed as one
+/// `zlabel: …` line. Anything else is left to the argument parser.
 func exitStatus(for error: any Error) -> Int32? {
     switch error {
     case is PublishRefusal: CommandExitStatus.refused
     case let e as AMIError:
-        if case .invalidRequest = e { CommandExitStatus.usage } else { nil }
+        if case .invalidRequest = e { CommandExitStatus.usage } else { 1 }
+    case is SnapshotUploadError, is UploadFailure, is AWSServiceError, is TransportError, is AWSConfigurationError,
+         is AWSResponseError:
+        1
     default: CommandExitStatus.forLabelError(error)
     }
 }
@@ -50,23 +53,38 @@ struct UploadRunOptions: ParsableArguments {
     @Option(help: "Seconds allowed for one HTTP attempt.")
     var attemptTimeout = 30.0
 
-    @Option(help: "Attempts per request before giving up.")
-    var maxAttempts = 10
+    @Option(help: ArgumentHelp(
+        "Attempts per request before giving up (default: AWS_MAX_ATTEMPTS, else the profile's max_attempts, else 10, and 3 when the endpoint cannot be reached at all).",
+        valueName: "n"))
+    var maxAttempts: Int?
 
     func validate() throws {
         if !(1...1024).contains(workers) { throw ValidationError("--workers must be 1 to 1024") }
         if attemptTimeout <= 0 { throw ValidationError("--attempt-timeout must be positive") }
-        if maxAttempts < 1 { throw ValidationError("--max-attempts must be at least 1") }
+        if let maxAttempts, maxAttempts < 1 { throw ValidationError("--max-attempts must be at least 1") }
     }
 
-    /// Upload options with the state directory, the worker count and the retry limits set from these.
-    var uploadOptions: UploadOptions {
+    /// Upload options with the state directory, the worker count and the retry limits set from these and from
+    /// the AWS configuration's retry_mode and max_attempts.
+    func uploadOptions(_ configuration: AWSConfiguration) throws -> UploadOptions {
         var options = UploadOptions(stateDirectory: stateDir ?? UploadOptions.defaultStateDirectory())
         options.workers = workers
         options.policy.attemptTimeout = .milliseconds(Int(attemptTimeout * 1000))
-        options.policy.maxAttempts = maxAttempts
+        options.policy = try retryPolicy(options.policy, configuration: configuration, maxAttempts: maxAttempts)
         return options
     }
+}
+
+/// `policy` with the AWS configuration's retry settings (AWS_RETRY_MODE, AWS_MAX_ATTEMPTS, the profile's
+/// retry_mode and max_attempts) applied, then `--max-attempts`, which wins over both.
+func retryPolicy(_ policy: RetryPolicy, configuration: AWSConfiguration, maxAttempts: Int?) throws -> RetryPolicy {
+    var p = policy
+    p.apply(try configuration.retrySettings())
+    if let maxAttempts {
+        p.maxAttempts = maxAttempts
+        p.connectionMaxAttempts = maxAttempts
+    }
+    return p
 }
 
 /// Where AWS settings come from; shared by every `zlabel ec2` subcommand.

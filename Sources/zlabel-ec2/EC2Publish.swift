@@ -50,7 +50,7 @@ struct EC2PublishCommand: AsyncParsableCommand {
         // The variant is decided from the image by the publisher; hd00 is a placeholder.
         var amiRequest = try ami.request(snapshotID: "snap-00000000", pvGrub: .hd00)
         if bootTarget == .ec2Nitro && !ami.ena { amiRequest.registration.enaSupport = true }
-        let upload = transfer.uploadOptions
+        let upload = try transfer.uploadOptions(AWSConfiguration(environment: .process, options: aws.clientOptions))
         var request = PublishRequest(imagePath: image, target: bootTarget, ami: amiRequest, upload: upload)
         request.selector = partition.map { RegionSelector.named($0) }
         request.removeHostid = removeHostid

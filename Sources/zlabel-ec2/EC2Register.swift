@@ -158,15 +158,18 @@ struct EC2Register: AsyncParsableCommand {
     @Option(name: .customLong("pv-grub"), help: "With --kernel-id auto: hd0 (file system on the whole disk) or hd00 (partition 1).")
     var pvGrub: String = PVGrubVariant.hd00.rawValue
 
-    @Option(help: "Attempts per request before giving up.")
-    var maxAttempts = 10
+    @Option(help: ArgumentHelp(
+        "Attempts per request before giving up (default: AWS_MAX_ATTEMPTS, else the profile's max_attempts, else 10, and 3 when the endpoint cannot be reached at all).",
+        valueName: "n"))
+    var maxAttempts: Int?
 
     func run() async throws {
         guard let variant = PVGrubVariant(rawValue: pvGrub) else { throw ValidationError("--pv-grub is hd0 or hd00") }
         let request = try ami.request(snapshotID: snapshot, pvGrub: variant)
         let console = EC2Console(verbose: aws.verbose, progress: false)
-        var policy = RetryPolicy()
-        policy.maxAttempts = max(1, maxAttempts)
+        let policy = try retryPolicy(
+            RetryPolicy(), configuration: AWSConfiguration(environment: .process, options: aws.clientOptions),
+            maxAttempts: maxAttempts.map { max(1, $0) })
         let result = try await EC2Setup.withRegistrar(aws: aws, log: console.log, policy: policy) { _, registrar in
             try await registrar.run(request)
         }

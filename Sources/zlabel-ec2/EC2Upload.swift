@@ -68,7 +68,8 @@ struct EC2Upload: AsyncParsableCommand {
     func run() async throws {
         let console = EC2Console(verbose: aws.verbose, progress: !transfer.noProgress && !json && EC2Console.stderrIsTerminal)
         let log = console.log
-        var options = transfer.uploadOptions
+        let configuration = try AWSConfiguration(environment: .process, options: aws.clientOptions)
+        var options = try transfer.uploadOptions(configuration)
         options.description = description ?? URL(fileURLWithPath: image).lastPathComponent
         options.tags = tags.map { t in
             let eq = t.firstIndex(of: "=")!
@@ -83,7 +84,6 @@ struct EC2Upload: AsyncParsableCommand {
         options.timeoutMinutes = snapshotTimeout
 
         let file = try ImageFile(path: image)
-        let configuration = try AWSConfiguration(environment: .process, options: aws.clientOptions)
         let transportConfig = AsyncHTTPTransport.Configuration(
             maxConnectionsPerHost: transfer.workers + 2, readTimeout: options.policy.attemptTimeout)
         let result = try await AsyncHTTPTransport.withTransport(configuration: transportConfig) { transport in

@@ -29,12 +29,13 @@ struct DoctorCommand: ParsableCommand {
 
     func validate() throws {
         if images.isEmpty { throw ValidationError("give at least one image") }
-        if device != nil && target == nil { throw ValidationError("--device goes with --target") }
+        _ = try parseTarget(target, device: device)
+        for argument in images { _ = try region.resolve(argument) }
     }
 
     func run() throws {
-        let target = try target.map { name throws(BootTargetError) in try BootTarget(named: name) }
-        let device = try device.map { name throws(BootTargetError) in try XenDeviceName(parsing: name) }
+        let parsed = try parseTarget(target, device: device)
+        let target = parsed?.0, device = parsed?.1
         let diagnosis = try Diagnosis(paths: try images.map { try region.resolve($0) }, target: target, device: device)
         print(json ? diagnosis.json.rendered() : diagnosis.text, terminator: json ? "\n" : "")
         if !diagnosis.isClean { throw ExitCode(1) }

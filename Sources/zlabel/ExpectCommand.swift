@@ -67,8 +67,9 @@ struct Expect: ParsableCommand {
         if json {
             print(report.json.rendered())
         } else {
+            // Silent when all hold (README, "What it does"): a pipeline's log shows only failures.
             for outcome in report.outcomes where verbose || !outcome.holds { print(outcome) }
-            if report.holds && !verbose { printError("all \(report.outcomes.count) checks hold") }
+            if report.holds && verbose { printError("all \(report.outcomes.count) checks hold") }
         }
         if !report.holds { throw ExitCode(1) }
     }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CLISupport
 import ZLabel
 
 /// Options that pick the vdev inside an image; shared by every command that reads labels.
@@ -19,7 +20,10 @@ struct RegionOptions: ParsableArguments {
 
     /// Splits `IMAGE@OFFSET:SIZE` and combines it with the options into a path and a selector.
     func resolve(_ argument: String) throws -> (path: String, selector: RegionSelector?) {
-        let (path, range) = try RegionSelector.splitImageArgument(argument)
+        let path: String, range: RegionSelector?
+        do { (path, range) = try RegionSelector.splitImageArgument(argument) } catch let error as PartitionTableError {
+            throw ValidationError("\(argument): \(error.message)")  // a usage error, not a place in the image
+        }
         if let range {
             guard partition == nil && offset == nil else {
                 throw ValidationError("\(argument): give the range in the argument or with options, not both")
@@ -38,6 +42,8 @@ struct ImageOptions: ParsableArguments {
     var image: String
 
     @OptionGroup var region: RegionOptions
+
+    func validate() throws { _ = try region.resolve(image) }
 
     func report() throws -> ImageReport {
         let (path, selector) = try region.resolve(image)
@@ -75,6 +81,10 @@ struct Inspect: ParsableCommand {
             print(report.json(includeUberblocks: uberblocks).rendered())
         } else {
             print(report.text(includeUberblocks: uberblocks), terminator: "")
+        }
+        if let none = report.noLabelFound {  // as `zdb -l`, which exits 2 when it finds no label
+            printError("zlabel: \(none)")
+            throw ExitCode(CommandExitStatus.unreadable)
         }
     }
 }

@@ -63,7 +63,8 @@ struct SetLabels: ParsableCommand {
 
     func validate() throws {
         if devid != nil && removeDevid { throw ValidationError("--devid and --remove-devid exclude each other") }
-        if device != nil && target == nil { throw ValidationError("--device goes with --target") }
+        _ = try parseTarget(target, device: device)
+        for argument in images { _ = try region.resolve(argument) }
     }
 
     func run() throws {
@@ -80,9 +81,7 @@ struct SetLabels: ParsableCommand {
 
         var edit = LeafEdit(leaf: try selector())
         var targetNotes: [String] = []
-        if let target {
-            let bootTarget = try BootTarget(named: target)
-            let device = try device.map { name throws(BootTargetError) in try XenDeviceName(parsing: name) }
+        if let (bootTarget, device) = try parseTarget(target, device: device) {
             let plan = try bootTarget.plan(device: device, placement: try PoolPlacement(region: targets[0].region))
             edit.adopt(plan)
             targetNotes = plan.notes
@@ -108,7 +107,7 @@ struct SetLabels: ParsableCommand {
             print(plan.summary, terminator: "")
         }
         if dryRun {
-            if json { print(plan.json.rendered()) }
+            if json { print(plan.json.rendered()) } else { print("dry run: nothing written") }
             return
         }
         let backupPath = backup ?? LabelWriter.defaultBackupPath(for: targets[0].image.path)
@@ -125,6 +124,23 @@ struct SetLabels: ParsableCommand {
         guard let vdev else { return .automatic }
         if let guid = UInt64(vdev) { return .guid(guid) }
         return .path(vdev)
+    }
+}
+
+/// `--target` and `--device` checked before any file is opened: an unknown target, a malformed device name or
+/// one the target does not take is a usage error (exit 64), whatever the images are.
+func parseTarget(_ target: String?, device: String?) throws -> (BootTarget, XenDeviceName?)? {
+    guard let target else {
+        if device != nil { throw ValidationError("--device goes with --target") }
+        return nil
+    }
+    do {
+        let bootTarget = try BootTarget(named: target)
+        let parsed = try device.map { name throws(BootTargetError) in try XenDeviceName(parsing: name) }
+        try bootTarget.check(device: parsed)
+        return (bootTarget, parsed)
+    } catch {
+        throw ValidationError("\(error)")
     }
 }
 
@@ -153,7 +169,14 @@ struct Restore: ParsableCommand {
         guard let entry = candidates.first ?? (backup.entries.count == 1 ? backup.entries[0] : nil) else {
             throw ValidationError("\(from) holds no labels of \(image) (it has: \(backup.entries.map(\.path).joined(separator: ", ")))")
         }
-        let outcome = try LabelBackup.restore(entry, into: file)
+        let outcome: LabelBackup.RestoreOutcome
+        do { outcome = try LabelBackup.restore(entry, into: file) } catch var error as ImageError where error.message.contains("changed since") {
+            // Most often a later `zlabel set` made a newer backup: name it, since it must be restored first.
+            if let newer = LabelBackup.backup(thatWrote: file, among: LabelBackup.series(of: from)) {
+                error.message += "; a later edit saved its labels in \(newer): restore from it first (zlabel restore \(image) --from \(newer)), then from \(from)"
+            }
+            throw error
+        }
         if json {
             let restored: UInt64
             if case .restored(let n) = outcome { restored = UInt64(n) } else { restored = 0 }
@@ -209,6 +232,7 @@ struct RepairChecksums: ParsableCommand {
                 ("labels", .array(outcomes)),
             ]).rendered())
         }
+        if dryRun && !json { print("dry run: nothing written") }
         if !dryRun && repaired == 0 { throw ExitCode(1) }
     }
 }

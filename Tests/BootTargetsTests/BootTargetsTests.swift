@@ -105,9 +105,6 @@ import Testing
             target: .ec2XenHVM, device: "/dev/xvda1", placement: .vtocSlice(0), physPath: "/xpvd/xdf@51713:a",
             path: "/dev/dsk/c1t0d1s0"),
         Row(
-            target: .ec2XenHVM, device: "/dev/sdq", placement: .vtocSlice(0), physPath: "/xpvd/xdf@268439552:a",
-            path: "/dev/dsk/c1t268439552d0s0"),
-        Row(
             target: .ec2XenHVM, device: "/dev/xvda", placement: .vtocSlice(8), physPath: "/xpvd/xdf@51712:i",
             path: "/dev/dsk/c1t0d0s8"),
         Row(
@@ -141,6 +138,19 @@ import Testing
     @Test func partitionNumbersAreExplained() throws {
         let plan = try BootTarget.ec2XenHVM.plan(device: XenDeviceName(parsing: "/dev/xvda1"), placement: .vtocSlice(0))
         #expect(plan.notes.contains { $0.contains("partition number") && $0.contains("51713") })
+    }
+
+    @Test("the Xen targets refuse disks past p and partitions past 15, naming the forms they take",
+          arguments: ["/dev/sdq", "/dev/sdz9", "/dev/xvdq", "/dev/xvdaa", "/dev/xvda16"])
+    func xenRefusesNamesPastP(_ name: String) throws {
+        let device = try XenDeviceName(parsing: name)
+        for target in [BootTarget.ec2XenHVM, .ec2XenPV] {
+            #expect(throws: BootTargetError.badDeviceName(name, "\(target.rawValue) takes \(BootTarget.deviceForms); a disk past p or a partition past 15 has no vbd number in any EC2 example")) {
+                try target.plan(device: device, placement: .vtocSlice(0))
+            }
+            #expect(throws: BootTargetError.self) { try target.check(device: device) }
+        }
+        #expect(throws: BootTargetError.self) { try BootTarget.ec2Nitro.check(device: device) }
     }
 
     @Test func pvRejectsSdNamesPastP() throws {

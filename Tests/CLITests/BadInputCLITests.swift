@@ -103,7 +103,8 @@ struct BadInputCLITests {
         let vdev = try LabelAgreement.onlyVdev(doc)
         #expect(vdev["labels"]?.array?.map { $0["status"]?.string ?? "" } == ["absent", "absent", "absent", "absent"])
         #expect(vdev["activeUberblock"] == .null)
-        Self.expectClean(try ZLabelCLI.run(["inspect", url.path]), status: 0, mentioning: nil)
+        // No label unpacks: inspect says so and exits 2, as zdb -l does.
+        Self.expectClean(try ZLabelCLI.run(["inspect", url.path]), status: 2, mentioning: "no ZFS label found")
 
         let verify = try ZLabelCLI.run(["verify", url.path])
         Self.expectClean(verify, status: 1, mentioning: url.path)
@@ -134,7 +135,7 @@ struct BadInputCLITests {
         }
         let verify = try ZLabelCLI.run(["verify", url.path])
         Self.expectClean(verify, status: 1, mentioning: url.path)
-        Self.expectClean(try ZLabelCLI.run(["inspect", "--uberblocks", url.path]), status: 0, mentioning: nil)
+        Self.expectClean(try ZLabelCLI.run(["inspect", "--uberblocks", url.path]), status: 2, mentioning: "not a ZFS vdev")
     }
 
     @Test("random nvlist bodies behind a valid header and checksum: unreadable exactly when libnvpair says so",

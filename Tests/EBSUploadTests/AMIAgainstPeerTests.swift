@@ -11,11 +11,11 @@ enum AMIHarness {
         initialInterval: .milliseconds(100), maxInterval: .milliseconds(400), multiplier: 2, timeout: .seconds(120))
 
     static func with<R: Sendable>(
-        endpoint: String,
+        endpoint: String, region: String = "us-east-1",
         _ body: (AMIRegistrar, SnapshotUploader, @Sendable () -> [String]) async throws -> R
     ) async throws -> R {
         let vars = [
-            "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": region,
             "AWS_EC2_METADATA_DISABLED": "true", "AWS_CONFIG_FILE": "/nonexistent",
             "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
         ]
@@ -150,6 +150,7 @@ struct AMIAgainstPeerTests {
         }
         let expected = try Self.expectedKernel(peer, variant)
         #expect(result.kernelID == expected)
+        #expect(result.kernelSource == .describeImages)
         let imageID = try #require(result.images.first).imageID
         let stored = try #require(try peer.images()[imageID])
         #expect(stored["virtualization"] as? String == "paravirtual")
@@ -160,12 +161,37 @@ struct AMIAgainstPeerTests {
         try peer.expectNoRejections()
     }
 
-    @Test("no PV-GRUB kernel in the region is an error naming the region")
+    @Test("DescribeImages listing no PV-GRUB kernel: AWS's published table supplies it, marked as such",
+          arguments: PVGrubVariant.allCases)
+    func documentedKernelFallback(_ variant: PVGrubVariant) async throws {
+        // The kernel exists for RegisterImage (the strict peer refuses unknown AKIs) but is never listed.
+        let peer = try StrictPeer(["--unlisted-kernel", "us-east-1:x86_64:aki-5c21674b", "--image-delay", "0"])
+        defer { peer.stop() }
+        let (result, lines) = try await AMIHarness.with(endpoint: peer.endpoint) { registrar, uploader, lines in
+            let snap = try await AMIHarness.snapshot(uploader)
+            var req = AMIHarness.request("omnios pv table \(variant.rawValue)", snapshot: snap)
+            req.registration.virtualization = .paravirtual
+            req.registration.kernel = .automatic(variant)
+            return (try await registrar.run(req), lines())
+        }
+        #expect(PVGrubTable.kernel(region: "us-east-1", architecture: "x86_64")?.imageID == "aki-5c21674b")
+        #expect(result.kernelID == "aki-5c21674b")
+        #expect(result.kernelSource == .documentedTable)
+        let json = String(decoding: try JSONEncoder().encode(result), as: UTF8.self)
+        #expect(json.contains(#""kernelSource":"documented-table""#), "\(json)")
+        #expect(lines.contains { $0.contains("aki-5c21674b") && $0.contains("published table") }, "\(lines)")
+        let imageID = try #require(result.images.first).imageID
+        #expect(try peer.images()[imageID]?["kernel"] as? String == "aki-5c21674b")
+        try peer.expectNoRejections()
+    }
+
+    @Test("no PV-GRUB kernel listed in a region the published table lacks is an error naming the region")
     func kernelMissing() async throws {
         let peer = try StrictPeer([])  // no --kernels
         defer { peer.stop() }
-        await #expect(throws: AMIError.kernelNotFound(region: "us-east-1", architecture: "x86_64", variant: "hd00")) {
-            try await AMIHarness.with(endpoint: peer.endpoint) { registrar, uploader, _ in
+        #expect(PVGrubTable.kernel(region: "ap-south-1", architecture: "x86_64") == nil)
+        await #expect(throws: AMIError.kernelNotFound(region: "ap-south-1", architecture: "x86_64", variant: "hd00")) {
+            try await AMIHarness.with(endpoint: peer.endpoint, region: "ap-south-1") { registrar, uploader, _ in
                 let snap = try await AMIHarness.snapshot(uploader)
                 var req = AMIHarness.request("omnios pv none", snapshot: snap)
                 req.registration.virtualization = .paravirtual

@@ -43,7 +43,8 @@ CopyImage, ModifyImageAttribute and DescribeImageAttribute):
   * --deny-register-times N: the first N RegisterImage requests get 403 UnauthorizedOperation (an interrupted
     publish, for resume tests).
 --kernels seeds fake Amazon PV-GRUB kernel images (hd0/hd00, versions 1.04 and 1.05, x86_64 and i386, plus a
-look-alike from another owner) in every region of --kernel-regions.
+look-alike from another owner) in every region of --kernel-regions. --unlisted-kernel REGION:ARCH:AKI adds a kernel
+that RegisterImage accepts but DescribeImages lists only when asked for by id (a region whose listing has none).
 --ec2-faults throttle=P,5xx=P,lost=P injects faults into those EC2 actions: 503 RequestLimitExceeded, a 500
 InternalError or a 503 HTML page, or `lost`: the action is carried out and then the connection is reset, so
 the client's retry must be idempotent.
@@ -103,6 +104,14 @@ class State:
         if args.kernels:
             for region in args.kernel_regions.split(","):
                 self.seed_kernels(region)
+        for spec in args.unlisted_kernel or []:
+            region, arch, kid = spec.split(":")
+            self.images[kid] = {
+                "id": kid, "region": region, "name": f"pv-grub-hd0_1.05-{arch}.gz", "description": "unlisted",
+                "owner": "amazon", "type": "kernel", "arch": arch, "virt": "paravirtual", "kernel": None,
+                "root": None, "mappings": [], "ena": False, "boot_mode": None, "imds": None, "tags": {},
+                "created": time.time(), "ready_at": 0, "fail": None, "launch_users": [], "source": None,
+                "deregistered": False, "unlisted": True}
 
     @staticmethod
     def parse_spec(text):
@@ -769,7 +778,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             state = st.image_state(img)
             if ids and img["id"] not in ids:
                 continue
-            if not ids and state == "deregistered":
+            if not ids and (state == "deregistered" or img.get("unlisted")):
                 continue
             if owners and not any(o == img["owner"] or (o == "self" and img["owner"] == ACCOUNT) for o in owners):
                 continue
@@ -1002,6 +1011,8 @@ def main():
                     help="answer the first N RegisterImage requests with 403 UnauthorizedOperation")
     ap.add_argument("--kernels", action="store_true", help="seed fake Amazon PV-GRUB kernel images")
     ap.add_argument("--kernel-regions", default="us-east-1,us-west-2,eu-west-1")
+    ap.add_argument("--unlisted-kernel", action="append", metavar="REGION:ARCH:AKI",
+                    help="a kernel RegisterImage accepts but DescribeImages never lists (repeatable)")
     ap.add_argument("--ec2-faults", default="", help="e.g. throttle=0.2,5xx=0.2,lost=0.2 on the AMI actions")
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args()
