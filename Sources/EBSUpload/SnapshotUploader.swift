@@ -261,8 +261,10 @@ public struct SnapshotUploader: Sendable {
                 log.warning("cannot resume the interrupted upload\(old.snapshotID.map { " into \($0)" } ?? ""): \(why); starting a new snapshot")
             }
         }
+        CrashPoint.reach(.beforeJournal)
         let journal = try UploadJournal(
             directory: uploadsDir, key: key, header: freshHeader, resume: resume, blockCount: blockCount)
+        CrashPoint.reach(.journalCreated)
         if completedRemotely { try journal.update { $0.state = "completed" } }
         let header = journal.header
         if resume {
@@ -321,11 +323,13 @@ public struct SnapshotUploader: Sendable {
                                 if let b = out.blockSize, b != ebsBlockSize {
                                     log.debug("StartSnapshot reported BlockSize \(b); using \(ebsBlockSize)")
                                 }
+                                CrashPoint.reach(.startSnapshotAnswered)
                                 try journal.update {
                                     $0.snapshotID = out.snapshotID
                                     $0.snapshotStartedAt = Date().timeIntervalSince1970
                                     $0.state = "uploading"
                                 }
+                                CrashPoint.reach(.startSnapshotJournaled)
                                 log.info("started \(out.snapshotID) (\(volume) GiB)")
                                 machine.handle(.snapshotStarted(id: out.snapshotID), now: now())
                             } catch {
@@ -347,6 +351,7 @@ public struct SnapshotUploader: Sendable {
                             case .done(let outcome, let digest):
                                 if let d = digest {
                                     try journal.record(index: r.index, sha256: d.sha256, xxh3: d.xxh3, isZero: d.isZero)
+                                    CrashPoint.reach(.blockRecorded)
                                     bytesUploaded += bs
                                 }
                                 machine.handle(.blockDone(index: r.index, outcome: outcome), now: now())
@@ -360,6 +365,7 @@ public struct SnapshotUploader: Sendable {
                         case .completeSnapshot(_, let delay):
                             if delay > .zero { try await Task.sleep(for: delay) }
                             try journal.update { $0.state = "completing" }
+                            CrashPoint.reach(.beforeComplete)
                             let (count, aggregate) = try journal.completion()
                             changedBlocks = count
                             do {
@@ -367,7 +373,9 @@ public struct SnapshotUploader: Sendable {
                                     snapshotID: machine.snapshotID!, changedBlocksCount: count,
                                     aggregateChecksum: aggregate, timeout: options.policy.attemptTimeout)
                                 completeStatus = status ?? "pending"
+                                CrashPoint.reach(.completeAnswered)
                                 try journal.update { $0.state = "completed" }
+                                CrashPoint.reach(.completeJournaled)
                                 log.info("completed \(machine.snapshotID!): \(count) blocks, status \(completeStatus)")
                                 machine.handle(.completed(status: completeStatus), now: now())
                             } catch {
@@ -404,7 +412,9 @@ public struct SnapshotUploader: Sendable {
             journal: journal)
         let manifestPath = BlockManifest.path(directory: manifestDir, snapshotID: snapshotID)
         try manifest.write(to: manifestPath)
+        CrashPoint.reach(.manifestWritten)
         try journal.finish(changedBlocksCount: changedBlocks)
+        CrashPoint.reach(.journalDone)
 
         return UploadResult(
             snapshotID: snapshotID, volumeSizeGiB: volume, state: state, resumed: resume,
