@@ -226,6 +226,7 @@ public struct EBSClient: Sendable {
     /// One StartSnapshot attempt.
     public func startSnapshot(_ input: StartSnapshotInput, timeout: Duration) async throws -> StartSnapshotOutput {
         let r = try await client.send(EBSAPI.startSnapshot(input, client: client), operation: "StartSnapshot", timeout: timeout)
+        CrashPoint.reach(.startSnapshotSent)
         return try EBSAPI.parseStartSnapshot(r)
     }
 

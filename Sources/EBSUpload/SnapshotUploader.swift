@@ -261,8 +261,10 @@ public struct SnapshotUploader: Sendable {
                 log.warning("cannot resume the interrupted upload\(old.snapshotID.map { " into \($0)" } ?? ""): \(why); starting a new snapshot")
             }
         }
+        CrashPoint.reach(.beforeJournal)
         let journal = try UploadJournal(
             directory: uploadsDir, key: key, header: freshHeader, resume: resume, blockCount: blockCount)
+        CrashPoint.reach(.journalCreated)
         if completedRemotely { try journal.update { $0.state = "completed" } }
         let header = journal.header
         if resume {
@@ -288,10 +290,14 @@ public struct SnapshotUploader: Sendable {
                 seed: options.seed ?? UInt64.random(in: 0...UInt64.max),
                 resumeSnapshotID: resume ? header.snapshotID : nil,
                 resumeCompleting: resume && header.state == "completing")
-            let start = StartSnapshotInput(
+            var start = StartSnapshotInput(
                 volumeSizeGiB: volume, clientToken: header.clientToken, description: options.description,
-                tags: options.tags, parentSnapshotID: options.parentSnapshotID, encrypted: encrypted,
+                tags: Self.startTags(options.tags, clientToken: header.clientToken),
+                parentSnapshotID: options.parentSnapshotID, encrypted: encrypted,
                 kmsKeyARN: options.kmsKeyARN, timeoutMinutes: options.timeoutMinutes)
+            // A StartSnapshot with this token may already have reached AWS: in an interrupted run (the journal
+            // has the token but no snapshot id) or in an earlier attempt of this run whose answer was lost.
+            var tokenMayBeUsed = resume
             let work = BlockWork(
                 reader: reader, ebs: ebs, parent: parent, encrypted: encrypted,
                 attemptTimeout: options.policy.attemptTimeout)
@@ -316,16 +322,43 @@ public struct SnapshotUploader: Sendable {
                         switch machine.next(now: now()) {
                         case .startSnapshot(_, let delay):
                             if delay > .zero { try await Task.sleep(for: delay) }
+                            if tokenMayBeUsed {
+                                switch await snapshotStarted(withToken: start.clientToken, name: name) {
+                                case .pending(let id, let startedAt):
+                                    try journal.update {
+                                        $0.snapshotID = id
+                                        $0.snapshotStartedAt = startedAt ?? Date().timeIntervalSince1970
+                                        $0.state = "uploading"
+                                    }
+                                    machine.handle(.snapshotStarted(id: id), now: now())
+                                    continue
+                                case .unusable(let id, let state):
+                                    // AWS would answer this token with that snapshot again: take a new token,
+                                    // on disk before it is sent.
+                                    let token = UUID().uuidString.lowercased()
+                                    log.warning(
+                                        "\(id), started with this upload's client token, is \(state) and cannot take "
+                                            + "blocks; starting a new snapshot")
+                                    try journal.update { $0.clientToken = token }
+                                    start.clientToken = token
+                                    start.tags = Self.startTags(options.tags, clientToken: token)
+                                case .none, .unknown:
+                                    break
+                                }
+                            }
+                            tokenMayBeUsed = true
                             do {
                                 let out = try await ebs.startSnapshot(start, timeout: options.policy.attemptTimeout)
                                 if let b = out.blockSize, b != ebsBlockSize {
                                     log.debug("StartSnapshot reported BlockSize \(b); using \(ebsBlockSize)")
                                 }
+                                CrashPoint.reach(.startSnapshotAnswered)
                                 try journal.update {
                                     $0.snapshotID = out.snapshotID
                                     $0.snapshotStartedAt = Date().timeIntervalSince1970
                                     $0.state = "uploading"
                                 }
+                                CrashPoint.reach(.startSnapshotJournaled)
                                 log.info("started \(out.snapshotID) (\(volume) GiB)")
                                 machine.handle(.snapshotStarted(id: out.snapshotID), now: now())
                             } catch {
@@ -347,6 +380,7 @@ public struct SnapshotUploader: Sendable {
                             case .done(let outcome, let digest):
                                 if let d = digest {
                                     try journal.record(index: r.index, sha256: d.sha256, xxh3: d.xxh3, isZero: d.isZero)
+                                    CrashPoint.reach(.blockRecorded)
                                     bytesUploaded += bs
                                 }
                                 machine.handle(.blockDone(index: r.index, outcome: outcome), now: now())
@@ -360,6 +394,7 @@ public struct SnapshotUploader: Sendable {
                         case .completeSnapshot(_, let delay):
                             if delay > .zero { try await Task.sleep(for: delay) }
                             try journal.update { $0.state = "completing" }
+                            CrashPoint.reach(.beforeComplete)
                             let (count, aggregate) = try journal.completion()
                             changedBlocks = count
                             do {
@@ -367,7 +402,9 @@ public struct SnapshotUploader: Sendable {
                                     snapshotID: machine.snapshotID!, changedBlocksCount: count,
                                     aggregateChecksum: aggregate, timeout: options.policy.attemptTimeout)
                                 completeStatus = status ?? "pending"
+                                CrashPoint.reach(.completeAnswered)
                                 try journal.update { $0.state = "completed" }
+                                CrashPoint.reach(.completeJournaled)
                                 log.info("completed \(machine.snapshotID!): \(count) blocks, status \(completeStatus)")
                                 machine.handle(.completed(status: completeStatus), now: now())
                             } catch {
@@ -404,7 +441,9 @@ public struct SnapshotUploader: Sendable {
             journal: journal)
         let manifestPath = BlockManifest.path(directory: manifestDir, snapshotID: snapshotID)
         try manifest.write(to: manifestPath)
+        CrashPoint.reach(.manifestWritten)
         try journal.finish(changedBlocksCount: changedBlocks)
+        CrashPoint.reach(.journalDone)
 
         return UploadResult(
             snapshotID: snapshotID, volumeSizeGiB: volume, state: state, resumed: resume,
@@ -452,6 +491,78 @@ public struct SnapshotUploader: Sendable {
             seconds: Self.seconds(ContinuousClock.now - started),
             manifestPath: FileManager.default.fileExists(atPath: manifestPath) ? manifestPath : nil)
         return (result, nil)
+    }
+
+    /// The tag that names a snapshot's StartSnapshot client token.
+    ///
+    /// AWS answers a repeated StartSnapshot with the same token with the same snapshot, but only a service that
+    /// remembers the token does (moto does not, and nothing documents how long AWS does). With the token also in
+    /// a tag, a rerun finds the snapshot with DescribeSnapshots.
+    public static let clientTokenTagKey = "zlabel:client-token"
+
+    /// The user's tags and the client-token tag (unless the user set that key).
+    static func startTags(_ tags: [SnapshotTag], clientToken: String) -> [SnapshotTag] {
+        if tags.contains(where: { $0.key == clientTokenTagKey }) { return tags }
+        return tags + [SnapshotTag(key: clientTokenTagKey, value: clientToken)]
+    }
+
+    /// What DescribeSnapshots says about snapshots tagged with a client token.
+    enum TokenLookup: Equatable {
+        /// A pending snapshot of this account carries the token: continue it.
+        case pending(id: String, startedAt: Double?)
+        /// A snapshot carries the token but can no longer take blocks.
+        case unusable(id: String, state: String)
+        /// No snapshot carries it.
+        case none
+        /// EC2 could not be asked (no client, or the call failed).
+        case unknown
+    }
+
+    /// Looks for a snapshot of this account tagged with `token` (``clientTokenTagKey``). Several pending ones
+    /// (only possible when a service ignored the token) are named in the log; the earliest is used.
+    func snapshotStarted(withToken token: String, name: String) async -> TokenLookup {
+        guard let ec2 else { return .unknown }
+        var p = EC2Parameters()
+        p.addList("Owner", ["self"])
+        p.addFilters([("tag:\(Self.clientTokenTagKey)", [token])])
+        var found: [(snapshot: EC2Snapshot, started: Double?)] = []
+        do {
+            let doc = try await ec2.call("DescribeSnapshots", p)
+            for item in doc.items("snapshotSet") {
+                let s = try EC2Snapshot(item: item)
+                let started = item.string("startTime").flatMap { Self.parseTimestamp($0) }
+                found.append((s, started))
+            }
+        } catch {
+            log.warning(
+                "could not look for a snapshot started with this upload's client token (\(error)); "
+                    + "sending StartSnapshot again with the same token")
+            return .unknown
+        }
+        let pending = found.filter { $0.snapshot.state == "pending" }
+            .sorted { ($0.started ?? 0, $0.snapshot.snapshotID) < ($1.started ?? 0, $1.snapshot.snapshotID) }
+        if let first = pending.first {
+            log.info(
+                "\(first.snapshot.snapshotID) was started for \(name) by a StartSnapshot whose answer was not recorded "
+                    + "(same client token); continuing it")
+            for other in pending.dropFirst() {
+                log.warning(
+                    "\(other.snapshot.snapshotID) also carries this upload's client token; it is not used and AWS "
+                        + "cancels it when its timeout runs out")
+            }
+            return .pending(id: first.snapshot.snapshotID, startedAt: first.started)
+        }
+        if let other = found.first { return .unusable(id: other.snapshot.snapshotID, state: other.snapshot.state) }
+        return .none
+    }
+
+    /// Seconds since 1970 of an EC2 timestamp (`2026-12-04T17:30:27.000Z`).
+    static func parseTimestamp(_ text: String) -> Double? {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        if let d = f.date(from: text) { return d.timeIntervalSince1970 }
+        f.formatOptions = [.withInternetDateTime]
+        return f.date(from: text)?.timeIntervalSince1970
     }
 
     static func seconds(_ d: Duration) -> Double {

@@ -2,7 +2,10 @@
 //
 //   STATE/uploads/KEY.json    header: image identity, overlay and options digests, client token, snapshot
 //                             id, state (starting → uploading → completing → completed → done). Replaced
-//                             atomically (write to a temporary name, then rename). It outlives the upload: in
+//                             atomically and durably (write a temporary name, fsync, rename, fsync the
+//                             directory): the client token is on disk before StartSnapshot is sent, so a rerun
+//                             after any kill sends the same token, and StartSnapshot also tags the snapshot
+//                             with it so that the rerun can find it. It outlives the upload: in
 //                             state `done` it records which snapshot holds this image, so that running the same
 //                             command again (say, after a kill between the upload's end and its output) names
 //                             that snapshot instead of uploading a second copy.
@@ -166,9 +169,42 @@ public final class UploadJournal: @unchecked Sendable {
         enc.outputFormatting = [.prettyPrinted, .sortedKeys]
         let data = try enc.encode(header)
         let tmp = headerPath + ".tmp"
-        try data.write(to: URL(fileURLWithPath: tmp))
+        try Self.writeDurably(data, to: tmp)
         guard rename(tmp, headerPath) == 0 else {
             throw ImageError(path: headerPath, "cannot replace the journal header", errno: errno)
+        }
+        try Self.syncDirectory(of: headerPath)
+    }
+
+    /// Writes `data` to a new file and fsyncs it, so that the header (and the client token in it) is on disk
+    /// before the request it prepares is sent.
+    static func writeDurably(_ data: Data, to path: String) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw ImageError(path: path, "cannot create the journal header", errno: errno) }
+        defer { close(fd) }
+        try data.withUnsafeBytes { (b: UnsafeRawBufferPointer) in
+            var done = 0
+            while done < b.count {
+                let n = write(fd, b.baseAddress! + done, b.count - done)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw ImageError(path: path, "cannot write the journal header", errno: errno)
+                }
+                done += n
+            }
+        }
+        guard fsync(fd) == 0 else { throw ImageError(path: path, "cannot fsync the journal header", errno: errno) }
+    }
+
+    /// Fsyncs the directory holding `path`, so that a rename into it is on disk.
+    static func syncDirectory(of path: String) throws {
+        let dir = (path as NSString).deletingLastPathComponent
+        let fd = open(dir.isEmpty ? "." : dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw ImageError(path: dir, "cannot open the journal directory", errno: errno) }
+        defer { close(fd) }
+        // Some file systems cannot fsync a directory (EINVAL); the rename is then as durable as they make it.
+        if fsync(fd) != 0 && errno != EINVAL {
+            throw ImageError(path: dir, "cannot fsync the journal directory", errno: errno)
         }
     }
 

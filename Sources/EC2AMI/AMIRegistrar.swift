@@ -152,6 +152,7 @@ public struct AMIRegistrar: Sendable {
         }
         var images = [RegisteredImage(region: home.region, imageID: imageID, state: state, reused: reused,
                                       sharedWith: request.shareWith)]
+        CrashPoint.reach(.registered)
 
         // Copies.
         for region in request.copyRegions {
@@ -165,6 +166,7 @@ public struct AMIRegistrar: Sendable {
                 imageID = try await dest.copyImage(
                     sourceImageID: images[0].imageID, sourceRegion: home.region, name: reg.name,
                     description: reg.description, tags: reg.tags, clientToken: token)
+                CrashPoint.reach(.copyAnswered)
                 reused = false
                 log.info("copying \(images[0].imageID) to \(region) as \(imageID)")
             }
@@ -218,6 +220,7 @@ public struct AMIRegistrar: Sendable {
         }
         do {
             let id = try await home.registerImage(reg, kernelID: kernelID)
+            CrashPoint.reach(.registerAnswered)
             log.info("registered \(id) in \(home.region) (\(reg.virtualization.rawValue), \(reg.architecture.rawValue)"
                      + (kernelID.map { ", kernel \($0)" } ?? "") + ")")
             return (id, false)

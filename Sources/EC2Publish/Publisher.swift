@@ -135,10 +135,12 @@ public struct Publisher: Sendable {
             upload = result
             snapshotID = result.snapshotID
             try PublishState(snapshotID: snapshotID).save(statePath)
+            CrashPoint.reach(.publishStateSaved)
         }
 
         let ami = try Self.amiRequest(for: request, edit: edit, snapshotID: snapshotID)
         let registered = try await registrar.run(ami)
+        CrashPoint.reach(.published)
         var phys: String?
         var path: String?
         if case .set(let v) = edit.targetPlan.physPath { phys = v }

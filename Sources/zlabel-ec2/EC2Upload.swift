@@ -12,8 +12,10 @@ struct EC2Upload: AsyncParsableCommand {
             Prints the snapshot id alone on standard output (or a JSON object with --json); everything else \
             goes to standard error. Holes of a sparse image are never read; all-zero blocks are not sent \
             unless the snapshot is encrypted. An interrupted upload continues into the same pending snapshot \
-            when the same command is run again. Run again after it finished, the same command names the same \
-            snapshot, while it exists, without sending anything; --no-resume starts a new one.
+            when the same command is run again (even when it was killed before it learnt the snapshot id: the \
+            snapshot carries the tag zlabel:client-token, which the rerun looks for). Run again after it \
+            finished, the same command names the same snapshot, while it exists, without sending anything; \
+            --no-resume starts a new one.
             """
     )
 

@@ -68,6 +68,27 @@ struct UploadAgainstPeerTests {
         #expect(FileManager.default.fileExists(atPath: try #require(result.manifestPath)))
     }
 
+    @Test("StartSnapshot's answer lost and the ClientToken not honoured: the retry finds the snapshot by its tag")
+    func lostStartAnswer() async throws {
+        let dir = try TestEnv.tempDir("lost-start")
+        let peer = try StrictPeer(["--ignore-client-token", "--lose-start-answers", "1"])
+        defer { peer.stop() }
+        let (path, dataBlocks) = try Self.makeImage(dir)
+        let image = try ImageFile(path: path)
+        let (result, log) = try await UploadHarness.with(endpoint: peer.endpoint) { up, lines in
+            (try await up.upload(image: image, options: Self.options(dir)), lines())
+        }
+        let stats = try peer.stats()
+        #expect((stats["faults"] as? [String: Int])?["lost-start"] == 1, "the peer lost the first answer")
+        #expect((stats["requests"] as? [String: Int])?["StartSnapshot"] == 1, "no second StartSnapshot: \(log)")
+        let snapshots = ((stats["snapshots"] as? [String: Any]) ?? [:]).keys.sorted()
+        #expect(snapshots == [result.snapshotID], "one snapshot: \(log)")
+        #expect(result.blocksUploaded == dataBlocks.count)
+        try peer.expectNoRejections()
+        let rb = try Readback.check(motoURL: peer.motoURL, snapshot: result.snapshotID, expectedImage: path)
+        #expect(rb.identical, "\(rb)")
+    }
+
     static let schedules: [(String, [String])] = [
         ("throttling", ["--faults", "throttle=0.35", "--seed", "11"]),
         ("5xx", ["--faults", "5xx=0.35", "--seed", "12"]),

@@ -23,6 +23,11 @@ correctly always finishes.
   notfound  (--notfound-window S) PutSnapshotBlock gets 404 ResourceNotFoundException for S seconds from
             the snapshot's first block, as EBS does right after a snapshot is created
 --deny put|start|complete answers that call with 403 AccessDeniedException every time.
+--ignore-client-token makes StartSnapshot behave as moto does (every request starts a new snapshot, whatever its
+ClientToken), which is also what a client meets when AWS no longer remembers a token: a client must then find
+its snapshot by other means.
+--lose-start-answers N: the first N StartSnapshot requests that create a snapshot are carried out and then the
+connection is reset, so the client never sees the id (deterministic, unlike the seeded `reset` fault).
 
 AMIs (moto stores only Name and Description of RegisterImage, accepts snapshots that do not exist and makes
 every image available at once, so the peer keeps the AMIs itself and forwards only to keep moto's copy for
@@ -402,7 +407,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def start_snapshot_locked(self, op, st, req, vol, token, params, body):
         with st.lock:
-            seen = st.tokens.get(token)
+            seen = None if st.args.ignore_client_token else st.tokens.get(token)
         if seen:
             if seen[0] != params:
                 return self.reject(op, 409, "ConflictException", "ClientToken reused with other parameters")
@@ -427,6 +432,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
             st.tokens[token] = (params, out)
         if fault:  # the answer is lost; the retry with the same token must get the same snapshot
             return self.inject(fault[0], fault[1] & ~1)
+        with st.lock:
+            lose = st.args.lose_start_answers > 0
+            if lose:
+                st.args.lose_start_answers -= 1
+                st.faults["lost-start"] = st.faults.get("lost-start", 0) + 1
+        if lose:
+            return self.reset()
         self.send(201, json.dumps(out).encode(), [("Content-Type", "application/json")])
 
     def inject(self, kind, bits):
@@ -996,6 +1008,10 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--faults", default="", help="e.g. throttle=0.05,5xx=0.05,reset=0.03,stall=0.01")
     ap.add_argument("--max-faults-per-key", type=int, default=3)
+    ap.add_argument("--lose-start-answers", type=int, default=0,
+                    help="reset the connection after the first N StartSnapshot requests created their snapshot")
+    ap.add_argument("--ignore-client-token", action="store_true",
+                    help="StartSnapshot ignores ClientToken, as moto does")
     ap.add_argument("--stall-seconds", type=float, default=4.0)
     ap.add_argument("--notfound-window", type=float, default=0.0)
     ap.add_argument("--complete-delay", type=float, default=1.0)

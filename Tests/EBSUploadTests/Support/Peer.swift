@@ -195,6 +195,24 @@ struct Readback {
             written: o["written"] as? Int ?? -1, nonzeroUnwritten: o["nonzero_unwritten"] as? [Int] ?? [-1])
     }
 
+    /// Several snapshots, each compared with the same image, in one boto3 process.
+    static func checkEach(motoURL: String, snapshots: [String], expectedImage: String) throws -> [String: Readback] {
+        if snapshots.count == 1 {
+            return [snapshots[0]: try check(motoURL: motoURL, snapshot: snapshots[0], expectedImage: expectedImage)]
+        }
+        var argv = ["/usr/bin/env", "python3", TestEnv.readbackScript, "--endpoint", motoURL, "--image", expectedImage]
+        for s in snapshots { argv += ["--snapshot", s] }
+        let r = TestEnv.run(argv)
+        guard r.status == 0 else { throw PeerError(message: "readback failed: \(r.err)") }
+        let o = try #require(try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any])
+        let results = try #require(o["results"] as? [String: [String: Any]])
+        return results.mapValues { o in
+            Readback(
+                blocksCompared: o["blocks_compared"] as? Int ?? -1, mismatches: o["mismatches"] as? [Int] ?? [-1],
+                written: o["written"] as? Int ?? -1, nonzeroUnwritten: o["nonzero_unwritten"] as? [Int] ?? [-1])
+        }
+    }
+
     var identical: Bool { mismatches.isEmpty && nonzeroUnwritten.isEmpty && blocksCompared > 0 }
 }
 
