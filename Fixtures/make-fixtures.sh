@@ -130,7 +130,7 @@ if want zfs-test; then
            zpool_upgrade/zfs-pool-v2mirror1 zpool_upgrade/zfs-pool-v2mirror2 zpool_upgrade/zfs-pool-v2mirror3 \
            zpool_upgrade/zfs-pool-v2raidz1 zpool_upgrade/zfs-pool-v2raidz2 zpool_upgrade/zfs-pool-v2raidz3 \
            zpool_upgrade/zfs-broken-mirror1 zpool_upgrade/zfs-broken-mirror2 \
-           zpool_import/cryptv0 zpool_import/unclean_export; do
+           zpool_import/cryptv0 zpool_import/unclean_export zpool_upgrade/zfs-pool-v999; do
     src="$BLOCKFILES/${b%%/*}/blockfiles/${b#*/}.dat.bz2"
     store "$(unpack "$src" "$T/bf")" "$src"
   done

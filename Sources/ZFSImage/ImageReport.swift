@@ -79,7 +79,8 @@ public struct ImageReport: Sendable {
             out += vdev.labels.zdbText(includeUberblocks: includeUberblocks)
             if let active = vdev.labels.activeUberblock {
                 let ub = active.uberblock
-                out += "active uberblock: txg \(ub.txg), timestamp \(ub.timestamp), guid_sum \(ub.guidSum) "
+                out += "active uberblock: txg \(ub.txg), timestamp \(ub.timestamp), guid_sum \(ub.guidSum), "
+                out += "version \(ub.version)\(ub.hasSupportedVersion ? "" : " (unsupported: an import would refuse it)") "
                 out += "(label \(active.label), slot \(active.slot))\n"
             } else {
                 out += "active uberblock: none usable\n"
@@ -126,8 +127,19 @@ public struct ImageReport: Sendable {
                     out.append("\(path)\(place): label \(label.index) uberblock slot \(slot.index) at byte \(hex(base + slot.offset)) fails its checksum (txg \(slot.uberblock!.txg))")
                 }
             }
-            if vdev.labels.activeUberblock == nil {
+            if let active = vdev.labels.activeUberblock {
+                // ZFS picks this uberblock whatever its version, then refuses to import (ENOTSUP); it never
+                // falls back to an older uberblock with a version it knows.
+                let ub = active.uberblock
+                if !ub.hasSupportedVersion {
+                    out.append("\(path)\(place): the active uberblock (txg \(ub.txg), label \(active.label) slot \(active.slot) at byte \(hex(base + active.offset))) has pool version \(ub.version), which OpenZFS does not support: an import would refuse the pool")
+                }
+            } else {
                 out.append("\(path)\(place): no usable uberblock in any of the four labels' rings")
+            }
+            if let label = vdev.labels.configLabel, let version = label.config?.uint64("version"),
+               !Uberblock.isSupportedVersion(version) {
+                out.append("\(path)\(place): label \(label.index) at byte \(hex(base + label.offset)) gives pool version \(version), which OpenZFS does not support: an import would refuse the pool")
             }
             let guids = Set(vdev.labels.labels.compactMap { l in l.config.map { [$0.uint64("pool_guid"), $0.uint64("guid")] } })
             if guids.count > 1 {

@@ -56,20 +56,30 @@ public struct Uberblock: Sendable, Hashable {
         raidzReflowInfo = w(26)
     }
 
-    /// Whether multihost fields are present (`MMP_VALID`).
+    /// Whether multihost fields are present (`MMP_VALID`: `ub_mmp_magic` is `MMP_MAGIC`, read in the
+    /// uberblock's own byte order).
     public var mmpValid: Bool { mmpMagic == Self.mmpMagicValue }
 
-    /// The MMP sequence number when valid (`MMP_SEQ_VALID`, `MMP_SEQ`), else 0, as the uberblock comparison
-    /// uses it.
+    /// The MMP sequence number (`MMP_SEQ`, bits 32...47 of `ub_mmp_config`) when `MMP_VALID` and
+    /// `MMP_SEQ_VALID` (bit 0x02) both hold, else 0: the value `vdev_uberblock_compare` uses, which treats an
+    /// uberblock without MMP or without a sequence as sequence 0.
     public var mmpSequence: UInt64 {
         guard mmpValid, mmpConfig & 0x2 != 0 else { return 0 }
         return (mmpConfig >> 32) & 0xFFFF
     }
 
-    /// Whether `version` is one this reader knows (`SPA_VERSION_IS_SUPPORTED`: 1...28 or 5000).
-    public var hasSupportedVersion: Bool { (1...28).contains(version) || version == 5000 }
+    /// Whether `version` is one OpenZFS can import (`SPA_VERSION_IS_SUPPORTED`: 1...28 or 5000).
+    ///
+    /// This is not a filter when the uberblock is chosen: `vdev_uberblock_load` takes the best uberblock
+    /// whatever its version, and only then does the import refuse an unsupported one (`ENOTSUP`, "version N is
+    /// not supported"), without falling back to an older uberblock.
+    public var hasSupportedVersion: Bool { Self.isSupportedVersion(version) }
 
-    /// Orders uberblocks as `vdev_uberblock_compare` does: by txg, then timestamp, then MMP sequence.
+    /// `SPA_VERSION_IS_SUPPORTED`: 1...28 (`SPA_VERSION_BEFORE_FEATURES`) or 5000 (`SPA_VERSION_FEATURES`).
+    public static func isSupportedVersion(_ version: UInt64) -> Bool { (1...28).contains(version) || version == 5000 }
+
+    /// Orders uberblocks as `vdev_uberblock_compare` does: by txg, then timestamp, then MMP sequence (0 when
+    /// not valid). Nothing else counts: not the version, not the byte order.
     public func isNewer(than other: Uberblock) -> Bool {
         if txg != other.txg { return txg > other.txg }
         if timestamp != other.timestamp { return timestamp > other.timestamp }
@@ -88,11 +98,10 @@ public struct UberblockSlot: Sendable, Hashable {
     /// The embedded checksum's verdict (`.noMagic` for an empty slot).
     public var checksum: EmbeddedChecksum.Verdict
 
-    /// Whether ZFS would consider this slot: a valid checksum and magic, and a supported version.
-    public var isUsable: Bool {
-        guard let ub = uberblock, checksum.isValid else { return false }
-        return ub.hasSupportedVersion
-    }
+    /// Whether `vdev_uberblock_load` considers this slot: its label checksum verifies (the read of the slot
+    /// succeeds) and `uberblock_verify` accepts its magic in either byte order. The version is not looked at
+    /// here; see ``Uberblock/hasSupportedVersion``.
+    public var isUsable: Bool { uberblock != nil && checksum.isValid }
 }
 
 /// The uberblock ring of one label.

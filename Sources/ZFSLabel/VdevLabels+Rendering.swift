@@ -18,6 +18,9 @@ extension VdevLabels {
                 ("guidSum", .uint(active.uberblock.guidSum)),
                 ("label", .uint(UInt64(active.label))),
                 ("slot", .uint(UInt64(active.slot))),
+                ("version", .uint(active.uberblock.version)),
+                ("versionSupported", .bool(active.uberblock.hasSupportedVersion)),
+                ("mmpSequence", .uint(active.uberblock.mmpSequence)),
             ])))
         } else {
             members.append(("activeUberblock", .null))

@@ -59,14 +59,17 @@ public struct VdevLabels: Sendable, Hashable {
         self.activeUberblock = Self.chooseUberblock(labels)
     }
 
-    /// `vdev_uberblock_load`: over all labels and slots, the usable uberblock with the highest txg, then
-    /// timestamp, then MMP sequence; the first one found wins a tie.
+    /// `vdev_uberblock_load`: over all labels and slots, the usable uberblock (checksum and magic; any
+    /// version) with the highest txg, then timestamp, then MMP sequence; the first one found wins a tie.
+    /// ZFS starts from a zeroed uberblock and keeps only one that compares greater, so an uberblock whose
+    /// txg, timestamp and sequence are all 0 is never chosen.
     static func chooseUberblock(_ labels: [Label]) -> ActiveUberblock? {
         var best: ActiveUberblock?
         for label in labels {
             for slot in label.uberblocks where slot.isUsable {
                 let ub = slot.uberblock!
-                if best == nil || ub.isNewer(than: best!.uberblock) {
+                let isAboveZero = ub.txg != 0 || ub.timestamp != 0 || ub.mmpSequence != 0
+                if best == nil ? isAboveZero : ub.isNewer(than: best!.uberblock) {
                     best = ActiveUberblock(label: label.index, slot: slot.index, offset: slot.offset, uberblock: ub)
                 }
             }

@@ -154,7 +154,10 @@ public struct BootView: Sendable, Hashable {
         case .grub2:
             let sectors = labels.vdevSize / 512
             let reachable = sectors % 262_144 == 0 ? 4 : 2
-            chosen = labels.labels.prefix(reachable).first { $0.status == .valid && $0.uberblocks.contains { $0.isUsable } }
+            chosen = labels.labels.prefix(reachable).first { label in
+                // GRUB's own uberblock check also wants a supported version, unlike ZFS's selection.
+                label.status == .valid && label.uberblocks.contains { $0.isUsable && $0.uberblock!.hasSupportedVersion }
+            }
             if reachable == 2 { notes.append("GRUB 2 finds labels 2 and 3 only on devices whose sector count is a multiple of 262144, so it reads labels 0 and 1 only") }
         }
         guard let label = chosen, let config = label.config else {

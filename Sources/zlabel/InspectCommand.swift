@@ -93,7 +93,8 @@ struct Verify: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Check every label's checksum and the active uberblock.",
         discussion: """
-            Exits 0 when all four labels of the vdev are valid and an uberblock is usable, 1 when anything \
+            Exits 0 when all four labels of the vdev are valid and an uberblock is usable (of a pool version \
+            OpenZFS imports), 1 when anything \
             is wrong (each problem is printed with the label and byte offset), 2 when the image cannot be read.
             """)
 

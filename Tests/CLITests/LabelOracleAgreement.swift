@@ -126,34 +126,27 @@ enum LabelAgreement {
         }
     }
 
-    /// The uberblock ZFS would use, from the oracle's per-label best: highest txg, then timestamp; the first
-    /// label wins a tie (as `vdev_uberblock_load` keeps the first of equals).
-    static func expectedActive(_ dump: Oracle.LabelDump) -> (label: Int, ub: Oracle.LabelDump.Uberblock)? {
-        var best: (label: Int, ub: Oracle.LabelDump.Uberblock)?
-        for label in dump.labels {
-            for ub in label.uberblocks where ub.best && ub.checksumValid {
-                if let b = best, (ub.txg, ub.timestamp) <= (b.ub.txg, b.ub.timestamp) { continue }
-                best = (label.index, ub)
-            }
-        }
-        return best
-    }
-
-    /// Checks `activeUberblock` of an inspect vdev against the oracle's best uberblocks.
+    /// Checks `activeUberblock` of an inspect vdev against the uberblock the oracle says `vdev_uberblock_load`
+    /// keeps on this device (checksum and magic, then txg, timestamp, MMP sequence; any version).
     static func checkActiveUberblock(_ vdev: ExactJSON, _ dump: Oracle.LabelDump, context: String,
                                      sourceLocation: SourceLocation = #_sourceLocation) {
         let ours = vdev["activeUberblock"]
-        guard let expected = expectedActive(dump) else {
+        guard let expected = dump.selected else {
             #expect(ours == .null, "\(context): an active uberblock where ZFS finds none", sourceLocation: sourceLocation)
             return
         }
-        #expect(ours?["txg"]?.uint64 == expected.ub.txg, "\(context): active txg", sourceLocation: sourceLocation)
-        #expect(ours?["timestamp"]?.uint64 == expected.ub.timestamp, "\(context): active timestamp",
+        #expect(ours?["txg"]?.uint64 == expected.txg, "\(context): active txg", sourceLocation: sourceLocation)
+        #expect(ours?["timestamp"]?.uint64 == expected.timestamp, "\(context): active timestamp",
                 sourceLocation: sourceLocation)
-        #expect(ours?["guidSum"]?.uint64 == expected.ub.guidSum, "\(context): active guid_sum",
+        #expect(ours?["guidSum"]?.uint64 == expected.guidSum, "\(context): active guid_sum",
                 sourceLocation: sourceLocation)
         #expect(ours?["label"]?.int == expected.label, "\(context): active uberblock's label", sourceLocation: sourceLocation)
-        #expect(ours?["slot"]?.int == expected.ub.slot, "\(context): active uberblock's slot", sourceLocation: sourceLocation)
+        #expect(ours?["slot"]?.int == expected.slot, "\(context): active uberblock's slot", sourceLocation: sourceLocation)
+        #expect(ours?["mmpSequence"]?.uint64 == expected.mmpSequence, "\(context): active MMP sequence",
+                sourceLocation: sourceLocation)
+        #expect(ours?["version"]?.uint64 == expected.version, "\(context): active version", sourceLocation: sourceLocation)
+        #expect(ours?["versionSupported"]?.bool == expected.versionSupported, "\(context): version supported",
+                sourceLocation: sourceLocation)
     }
 
     /// Checks every uberblock slot of `inspect --json --uberblocks` against `zlabel-json.sh -a`.

@@ -33,6 +33,13 @@
  *                    are created.  The root dataset gets a ZPL when used.
  *     -b DATASET     set the pool's bootfs property to POOL/DATASET
  *     -n             do not export (leave the pool state ACTIVE)
+ *     -S SECONDS     keep the pool open and idle that long before exporting
+ *                    (with -o multihost=on the MMP thread meanwhile rewrites
+ *                    the last txg's uberblock with a rising MMP sequence and
+ *                    fresh timestamps into the rings)
+ *     -M MSEC        zfs_multihost_interval (default 1000): with a short
+ *                    interval several MMP writes share one timestamp, so
+ *                    only their sequence orders them
  *     -q             quiet
  *   Environment: ZFS_HOSTID=0x... sets the hostid written to the labels
  *   (hostname comes from uname(2)).
@@ -430,6 +437,7 @@ main(int argc, char **argv)
 	dsopt_t dss[MAXDS];
 	fileopt_t files[MAXF];
 	int ndev = 0, nds = 0, nf = 0, mirror = 0, noexport = 0, c, err;
+	unsigned long long idle = 0;
 	uint64_t nparity = 0;
 	uint64_t ashift = 9;
 	char *bootfs = NULL;
@@ -442,7 +450,7 @@ main(int argc, char **argv)
 	/* first: it also registers the property tables used by -o/-O */
 	kernel_init(SPA_MODE_READ | SPA_MODE_WRITE);
 
-	while ((c = getopt(argc, argv, "d:P:I:w:mz:a:o:c:O:f:b:nq")) != -1) {
+	while ((c = getopt(argc, argv, "d:P:I:w:mz:a:o:c:O:f:b:nqS:M:")) != -1) {
 		switch (c) {
 		case 'd':
 			if (ndev == MAXDEV)
@@ -502,6 +510,10 @@ main(int argc, char **argv)
 		}
 		case 'b': bootfs = optarg; break;
 		case 'n': noexport = 1; break;
+		case 'S': idle = strtoull(optarg, NULL, 0); break;
+		case 'M':
+			zfs_multihost_interval = strtoull(optarg, NULL, 0);
+			break;
 		case 'q': quiet = 1; break;
 		default:
 			die("bad option (see the comment at the top of the source)");
@@ -612,6 +624,8 @@ main(int argc, char **argv)
 			    (u_longlong_t)spa_last_synced_txg(spa));
 		spa_close(spa, FTAG);
 	}
+	if (idle > 0)
+		(void) sleep(idle);
 
 	if (!noexport) {
 		err = spa_export(pool, NULL, B_FALSE, B_FALSE);

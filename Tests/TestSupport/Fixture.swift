@@ -86,6 +86,9 @@ public struct Fixture: Sendable, Hashable, CustomStringConvertible {
 
     public var description: String { name }
 
+    /// Whether OpenZFS can import a pool of this version (`SPA_VERSION_IS_SUPPORTED`: 1...28 or 5000).
+    public var hasSupportedVersion: Bool { (1...28).contains(poolVersion) || poolVersion == 5000 }
+
     /// True for an image that is one vdev at offset 0 (not a whole disk).
     public var isBareVdev: Bool { partition == nil }
 
@@ -173,6 +176,8 @@ public struct Fixture: Sendable, Hashable, CustomStringConvertible {
                     size: 100 * mib, "pool with an encrypted dataset, written by the Linux module"),
             shipped("unclean_export.dat", compression: "bz2", pool: "unclean_export", version: 5000,
                     byteOrder: .little, state: 0, "pool left active (state 0) by the Linux module"),
+            shipped("zfs-pool-v999.dat", compression: "bz2", pool: "v999-pool", version: 999, byteOrder: .little,
+                    "pool version 999 (unsupported: ZFS picks its newest uberblock, then refuses the import); its ring also holds older version-8 uberblocks"),
         ]
     }()
 

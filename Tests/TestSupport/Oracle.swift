@@ -54,6 +54,18 @@ public enum Oracle {
         public let labelsWithValidUberblock: Int
         /// The vdev size after aligning down to 256 KiB, as ZFS computes the label offsets from it.
         public let alignedSize: UInt64
+        /// The uberblock `vdev_uberblock_load` keeps over this device's four rings (libzpool's
+        /// `uberblock_verify`, the label checksum, and the txg / timestamp / MMP-sequence order; no version
+        /// filter), or nil when no slot qualifies.
+        public let selected: Selected?
+
+        public struct Selected: Sendable {
+            public let label: Int, slot: Int
+            public let offset: UInt64
+            public let txg: UInt64, timestamp: UInt64, mmpSequence: UInt64, version: UInt64, guidSum: UInt64
+            /// `SPA_VERSION_IS_SUPPORTED(version)` as libzpool defines it.
+            public let versionSupported: Bool
+        }
 
         public struct Label: Sendable {
             public let index: Int
@@ -127,7 +139,46 @@ public enum Oracle {
             self.labelsValid = Int(try u64(json["labels_valid"], "labels_valid"))
             self.labelsWithValidUberblock = Int(try u64(json["labels_with_valid_uberblock"], "labels_with_valid_uberblock"))
             self.alignedSize = try u64(json["psize"], "psize")
+            if let s = json["selected"], s != .null {
+                self.selected = Selected(
+                    label: Int(try u64(s["label"], "selected label")), slot: Int(try u64(s["slot"], "selected slot")),
+                    offset: try u64(s["offset"], "selected offset"), txg: try u64(s["txg"], "selected txg"),
+                    timestamp: try u64(s["timestamp"], "selected timestamp"),
+                    mmpSequence: try u64(s["mmp_seq"], "selected mmp_seq"),
+                    version: try u64(s["version"], "selected version"), guidSum: try u64(s["guid_sum"], "selected guid_sum"),
+                    versionSupported: s["version_supported"]?.bool == true)
+            } else {
+                self.selected = nil
+            }
         }
+    }
+
+    // MARK: zfs-ubload.sh
+
+    /// What real ZFS's import does with a pool's uberblocks (`zfs-ubload.sh`).
+    public struct UberblockLoad: Sendable {
+        public let result: ProcessResult
+        /// The txg of the uberblock `vdev_uberblock_load` chose, from its own debug message; nil if it found none.
+        public let bestTxg: UInt64?
+        /// Whether the import got as far as loading the pool (then `uberblock` is zdb -u's dump of it).
+        public let imported: Bool
+        /// What `spa_load` said when it failed (e.g. "version 999 is not supported").
+        public let failure: String?
+        /// The loaded pool's uberblock as `zdb -u` prints it.
+        public let txg: UInt64?, timestamp: UInt64?, version: UInt64?, guidSum: UInt64?
+    }
+
+    /// Runs `zfs-ubload.sh` on all the leaf images of one pool (read-only).
+    public static func zfsUberblockLoad(_ urls: [URL]) throws -> UberblockLoad {
+        try require(.zdbCheck)
+        let result = try script("zfs-ubload.sh", urls.map(\.path), timeout: 120)
+        guard result.status == 0, !result.timedOut else { throw OracleError.failed(result) }
+        let json = try ExactJSON.parse(result.stdout)
+        let ub = json["uberblock"]
+        return UberblockLoad(
+            result: result, bestTxg: json["best_txg"]?.uint64, imported: json["imported"]?.bool == true,
+            failure: json["failure"]?.string, txg: ub?["txg"]?.uint64, timestamp: ub?["timestamp"]?.uint64,
+            version: ub?["version"]?.uint64, guidSum: ub?["guid_sum"]?.uint64)
     }
 
     /// Runs `zlabel-json.sh` on `device` (exit 0 only if all four labels are valid; other statuses are returned,
