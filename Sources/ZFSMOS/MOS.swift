@@ -96,7 +96,7 @@ public enum MOS {
         if let dir = directory.first(where: { $0.name == "root_dataset" })?.uint64,
            let dn = try? os.dnode(dir), dn.bonusType == 12, let head = dn.bonusUInt64(at: 8), head != 0
         {
-            rootDataset = DatasetReference(object: head, name: config.string("name") ?? "?")
+            rootDataset = DatasetReference(object: head, name: config.string("name")?.description ?? "?")
         }
         return MOSContents(objectDirectory: directory, configObject: configObject, configSize: size, config: config,
                            poolProperties: properties, bootfs: bootfs, bootfsProblem: problem, rootDataset: rootDataset)

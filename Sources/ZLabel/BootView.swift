@@ -287,7 +287,7 @@ public struct BootView: Sendable, Hashable {
     /// The first vdev type in `tree` the illumos loader's `vdev_init` refuses, or `nil`.
     static func illumosUnbootableType(_ tree: NVList, depth: Int = 0) -> String? {
         guard depth < 8 else { return nil }
-        let type = tree.string("type") ?? ""
+        let type = tree.string("type")?.description ?? ""
         guard ["mirror", "disk", "raidz", "indirect", "replacing", "hole"].contains(type) else { return type }
         for child in tree.lists("children") ?? [] {
             if let bad = illumosUnbootableType(child, depth: depth + 1) { return bad }
