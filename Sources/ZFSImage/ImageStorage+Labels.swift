@@ -76,7 +76,7 @@ extension ImageStorage {
     }
 
     /// Whether the config area of any of the four labels of `region` holds a non-zero byte (a label that
-    /// ``Label`` would not call absent).
+    /// `Label` would not call absent).
     func hasLabelContent(in region: VdevRegion) throws(ImageError) -> Bool {
         for i in 0..<LabelLayout.labelCount {
             let offset = region.offset + LabelLayout.labelOffset(i, vdevSize: region.size) + UInt64(LabelLayout.configOffset)
