@@ -48,9 +48,41 @@ extension ImageStorage {
     /// whose labels are not all absent, or the whole image when it has no partition table.
     ///
     /// - Returns: the layout and the regions, in image order.
+    ///
+    /// It decodes no label: a partition counts as a vdev when the config area of any of its labels is not all
+    /// zero, which is exactly when ``findVdevLabels(_:)`` would find a label that is not absent.
     public func findVdevs(_ selector: RegionSelector? = nil) throws -> (layout: DiskLayout, regions: [VdevRegion]) {
-        let (layout, found) = try findVdevLabels(selector)
-        return (layout, found.map(\.region))
+        let layout = try partitionLayout()
+        if let selector {
+            let chosen: DiskRegion
+            do { chosen = try layout.select(selector) } catch let error as PartitionTableError {
+                throw ImageError(.partitionTable, path: path, offset: error.offset, message: error.message)
+            }
+            let region = VdevRegion(chosen)
+            try validate(region)
+            return (layout, [region])
+        }
+        if layout.schemes == [.none] {
+            try validate(wholeImage)
+            return (layout, [wholeImage])
+        }
+        var found: [VdevRegion] = []
+        for candidate in layout.candidates {
+            let region = VdevRegion(candidate)
+            guard (try? validate(region)) != nil else { continue }
+            if try hasLabelContent(in: region) { found.append(region) }
+        }
+        return (layout, found)
+    }
+
+    /// Whether the config area of any of the four labels of `region` holds a non-zero byte (a label that
+    /// `Label` would not call absent).
+    func hasLabelContent(in region: VdevRegion) throws(ImageError) -> Bool {
+        for i in 0..<LabelLayout.labelCount {
+            let offset = region.offset + LabelLayout.labelOffset(i, vdevSize: region.size) + UInt64(LabelLayout.configOffset)
+            if try read(at: offset, count: LabelLayout.configSize).contains(where: { $0 != 0 }) { return true }
+        }
+        return false
     }
 
     /// ``findVdevs(_:)`` with the labels of each region, read once: the probe that finds a vdev in a

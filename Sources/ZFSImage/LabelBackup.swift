@@ -84,7 +84,10 @@ public struct LabelBackup: Sendable {
                 ])
             })),
         ])
-        var data = Data((Self.magicLine + "\n" + header.rendered() + "\n").utf8)
+        let head = Array((Self.magicLine + "\n" + header.rendered() + "\n").utf8)
+        // Sized once: growing a megabyte-sized buffer label by label costs a reallocation (an mremap) each time.
+        var data = Data(capacity: head.count + entries.reduce(0) { $0 + $1.before.reduce(0) { $0 + $1.count } })
+        data.append(contentsOf: head)
         for e in entries { for label in e.before { data.append(contentsOf: label) } }
         // O_EXCL: an existing file (an earlier backup, say) is never replaced; FileManager.createFile would
         // replace it.

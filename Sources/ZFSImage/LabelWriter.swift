@@ -64,8 +64,15 @@ public enum LabelWriter {
     /// - Throws: ``ImageError`` when a read fails, `LabelEditError` when the edit is refused.
     public static func plan(_ targets: [EditTarget], edit: LeafEdit, force: Bool = false) throws -> LabelEditPlan {
         var members: [(name: String, labels: VdevLabels)] = []
-        for t in targets { members.append((t.name, try t.image.readLabels(in: t.region))) }
-        return try LabelEditPlan(members: members, edit: edit, force: force)
+        var raw: [[[UInt8]]] = []
+        for t in targets {
+            let labels = try readWholeLabels(t)
+            raw.append(labels)
+            members.append((t.name, VdevLabels(labelBytes: labels.map { Optional($0) }, vdevSize: t.region.size)))
+        }
+        var plan = try LabelEditPlan(members: members, edit: edit, force: force)
+        plan.sourceLabels = raw
+        return plan
     }
 
     /// Applies a plan: checks that the images still hold what was planned from, saves the original label
@@ -81,20 +88,36 @@ public enum LabelWriter {
         for t in targets where !t.image.isWritable {
             throw ImageError(.open, path: t.image.path, message: "is open read-only")
         }
-        // The images must still hold what the plan was made from: planning again gives the same writes.
+        // The images must still hold what the plan was made from: the same bytes when the plan kept them,
+        // else planning again must give the same writes.
         var originals: [[[UInt8]]] = []
-        var reread: [(name: String, labels: VdevLabels)] = []
-        for t in targets {
-            let labels = try readWholeLabels(t)
-            originals.append(labels)
-            reread.append((t.name, VdevLabels(labelBytes: labels.map { Optional($0) }, vdevSize: t.region.size)))
-        }
-        let again = try LabelEditPlan(members: reread, edit: plan.edit, force: true)
-        for (a, b) in zip(again.members, plan.members)
-        where a.after != b.after || zip(a.labels, b.labels).contains(where: { $0.newConfigArea != $1.newConfigArea }) {
-            throw LabelWriteError(message: "\(a.name) changed since the edit was planned; nothing was written")
+        for t in targets { originals.append(try readWholeLabels(t)) }
+        if let source = plan.sourceLabels {
+            precondition(source.count == targets.count, "one set of source labels per target")
+            for (i, t) in targets.enumerated() where !sameBytes(source[i], originals[i]) {
+                throw LabelWriteError(message: "\(t.name) changed since the edit was planned; nothing was written")
+            }
+        } else {
+            let reread = zip(targets, originals).map { t, labels in
+                (name: t.name, labels: VdevLabels(labelBytes: labels.map { Optional($0) }, vdevSize: t.region.size))
+            }
+            let again = try LabelEditPlan(members: reread, edit: plan.edit, force: true)
+            for (a, b) in zip(again.members, plan.members)
+            where a.after != b.after || zip(a.labels, b.labels).contains(where: { $0.newConfigArea != $1.newConfigArea }) {
+                throw LabelWriteError(message: "\(a.name) changed since the edit was planned; nothing was written")
+            }
         }
         guard plan.writesAnything else { return LabelWriteReport(backup: nil, writes: []) }
+        // What is about to be written must be what the plan says: each area a valid label of the edited config.
+        for (t, member) in zip(targets, plan.members) {
+            for change in member.labels {
+                guard let area = change.newConfigArea else { continue }
+                let label = Label(configArea: area, index: change.index, offset: change.configOffset - UInt64(LabelLayout.configOffset))
+                guard label.status == .valid, label.config == member.after else {
+                    throw LabelWriteError(message: "\(t.name): the planned label \(change.index) is not a valid label of the edited config (\(label.status.rawValue)); nothing was written")
+                }
+            }
+        }
 
         var backup: String?
         if let backupPath {
@@ -129,17 +152,34 @@ public enum LabelWriter {
             throw LabelWriteError(message: "writing stopped after \(writes.count) label writes: \(error)", backup: backup)
         }
 
-        // Read back and verify every label.
+        // Read back every written config area: it must hold exactly the bytes written, which were checked
+        // above to be a valid label of the edited config.
         for (t, member) in zip(targets, plan.members) {
-            let labels = try t.image.readLabels(in: t.region)
-            for (label, change) in zip(labels.labels, member.labels) {
-                if change.action == .keep { continue }
-                guard label.status == .valid, label.config == member.after else {
-                    throw LabelWriteError(message: "\(t.name): label \(label.index) did not read back as written (\(label.status.rawValue)\(label.problem.map { ": \($0)" } ?? ""))", backup: backup)
+            for change in member.labels {
+                guard let area = change.newConfigArea else { continue }
+                let offset = t.region.offset + change.configOffset
+                let back: [UInt8]
+                do { back = try t.image.read(at: offset, count: area.count) } catch {
+                    throw LabelWriteError(message: "\(t.name): label \(change.index) could not be read back: \(error)", backup: backup)
+                }
+                if !sameBytes([back], [area]) {
+                    let at = zip(back, area).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? min(back.count, area.count)
+                    throw LabelWriteError(message: "\(t.name): label \(change.index) did not read back as written (first difference at byte 0x\(String(offset + UInt64(at), radix: 16)))", backup: backup)
                 }
             }
         }
         return LabelWriteReport(backup: backup, writes: writes)
+    }
+
+    /// Whether two lists of buffers hold the same bytes (memcmp, not element by element).
+    static func sameBytes(_ a: [[UInt8]], _ b: [[UInt8]]) -> Bool {
+        guard a.count == b.count else { return false }
+        for (x, y) in zip(a, b) {
+            guard x.count == y.count else { return false }
+            let equal = x.isEmpty || x.withUnsafeBytes { px in y.withUnsafeBytes { py in memcmp(px.baseAddress!, py.baseAddress!, x.count) == 0 } }
+            if !equal { return false }
+        }
+        return true
     }
 
     static func readWholeLabels(_ t: EditTarget) throws(ImageError) -> [[UInt8]] {

@@ -53,15 +53,27 @@ public struct Label: Sendable, Hashable {
     ///   - offset: the label's byte offset from the start of the leaf vdev.
     public init(bytes: [UInt8], index: Int, offset: UInt64) {
         precondition(bytes.count == LabelLayout.labelSize, "a label is 256 KiB")
-        self.index = index
-        self.offset = offset
+        self.init(
+            configArea: Array(bytes[LabelLayout.configOffset..<(LabelLayout.configOffset + LabelLayout.configSize)]),
+            index: index, offset: offset)
         self.bootenv = Bootenv(
             block: Array(bytes[LabelLayout.bootenvOffset..<(LabelLayout.bootenvOffset + LabelLayout.bootenvSize)]),
             offset: offset + UInt64(LabelLayout.bootenvOffset))
-        self.uberblocks = []
+    }
 
+    /// Parses a label's 112 KiB config area alone (its bootenv reads as absent, its ring as empty): enough to
+    /// judge a config area about to be written.
+    ///
+    /// - Parameters:
+    ///   - area: the config area, ``LabelLayout/configSize`` bytes.
+    ///   - index: 0...3.
+    ///   - offset: the label's byte offset from the start of the leaf vdev.
+    public init(configArea area: [UInt8], index: Int, offset: UInt64) {
+        precondition(area.count == LabelLayout.configSize, "a config area is 112 KiB")
+        self.init(index: index, offset: offset, status: .absent, problem: nil, problemOffset: nil,
+                  configChecksum: .noMagic, bootenv: Bootenv(offset: offset + UInt64(LabelLayout.bootenvOffset)),
+                  uberblocks: [])
         let areaOffset = offset + UInt64(LabelLayout.configOffset)
-        let area = Array(bytes[LabelLayout.configOffset..<(LabelLayout.configOffset + LabelLayout.configSize)])
         let verdict = EmbeddedChecksum.verify(area, offset: areaOffset)
         self.configChecksum = verdict
         if case .noMagic = verdict, area.allSatisfy({ $0 == 0 }) {

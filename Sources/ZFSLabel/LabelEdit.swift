@@ -161,6 +161,10 @@ public struct LabelEditPlan: Sendable {
     public var members: [Member]
     /// Things the user should know, such as siblings whose labels were not given and keep the old value.
     public var notes: [String]
+    /// The four raw labels of each member as they were read for this plan, when the planner kept them
+    /// (`LabelWriter.plan` does): applying then checks that the images still hold exactly these bytes instead
+    /// of decoding and planning again.
+    public var sourceLabels: [[[UInt8]]]?
 
     /// Whether anything is to be written.
     public var writesAnything: Bool { members.contains { $0.writesAnything } }

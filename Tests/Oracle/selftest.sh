@@ -29,6 +29,7 @@ check "labels carry path/phys_path/devid" "$HERE/zdb-check.sh" -q -e path=/dev/d
 check "make-real-pool.sh mirror" "$HERE/make-real-pool.sh" -m -d "$W/m0.img" -d "$W/m1.img"
 check "zdb-check.sh mirror" "$HERE/zdb-check.sh" -q "$W/m0.img" "$W/m1.img"
 check "zlabel-json.sh" bash -c "'$HERE/zlabel-json.sh' '$W/p.img' | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d[\"labels_valid\"]==4; assert d[\"labels\"][3][\"config\"][\"vdev_tree\"][\"phys_path\"]==\"$PHYS\"'"
+check "zfs-ubload.sh: ZFS's txg = zlabel-json.sh's selected" bash -c "'$HERE/zfs-ubload.sh' '$W/p.img' > '$W/ub.json' && '$HERE/zlabel-json.sh' '$W/p.img' | python3 -c 'import json,sys; d=json.load(sys.stdin); u=json.load(open(\"$W/ub.json\")); assert u[\"imported\"] and u[\"best_txg\"]==d[\"selected\"][\"txg\"]==u[\"uberblock\"][\"txg\"]; assert u[\"uberblock\"][\"timestamp\"]==d[\"selected\"][\"timestamp\"]'"
 check "grub-bootpath.sh" bash -c "'$HERE/grub-bootpath.sh' -D ROOT/omnios -c /ROOT/omnios@/etc/motd '$W/p.img' | tee /dev/stderr | grep -qx 'bootpath=$PHYS'"
 check "make-disk-image.py gpt" python3 "$HERE/make-disk-image.py" --layout gpt --seed t "$W/p.img" "$W/gpt.img"
 check "gpt: zdb on partition 1" "$HERE/zdb-check.sh" -q -f -i "$W/gpt.img@131072:67108864"
