@@ -333,15 +333,14 @@ public struct LabelEditPlan: Sendable {
                 diff.append(FieldChange(path: "\(nodePath).\(key)", old: old, new: nil))
             case .set(let value):
                 // Compared as bytes: a value that differs only in its Unicode normalization is a change.
-                let new = value
-                guard old != new else { continue }
+                guard old != value else { continue }
                 if node.contains(key) {
-                    node[key] = .string(new)
+                    node[key] = .string(value)
                 } else {
                     let after = predecessors.lazy.compactMap { p in node.pairs.firstIndex { $0.name == p } }.first
-                    node.pairs.insert(NVPair(key, .string(new)), at: after.map { $0 + 1 } ?? node.pairs.count)
+                    node.pairs.insert(NVPair(key, .string(value)), at: after.map { $0 + 1 } ?? node.pairs.count)
                 }
-                diff.append(FieldChange(path: "\(nodePath).\(key)", old: old, new: new))
+                diff.append(FieldChange(path: "\(nodePath).\(key)", old: old, new: value))
             }
         }
         do { try config.setValue(.nvlist(node), at: nodePath) } catch {
