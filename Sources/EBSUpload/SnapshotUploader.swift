@@ -346,7 +346,6 @@ public struct SnapshotUploader: Sendable {
                                     break
                                 }
                             }
-                            tokenMayBeUsed = true
                             do {
                                 let out = try await ebs.startSnapshot(start, timeout: options.policy.attemptTimeout)
                                 if let b = out.blockSize, b != ebsBlockSize {
@@ -363,6 +362,9 @@ public struct SnapshotUploader: Sendable {
                                 machine.handle(.snapshotStarted(id: out.snapshotID), now: now())
                             } catch {
                                 let (c, m) = Self.classify(error)
+                                // A connection that could not be made sent nothing, so the token is as unused as it
+                                // was; any other failure may have reached EC2 and started a snapshot.
+                                if c != .connection { tokenMayBeUsed = true }
                                 if let line = machine.handle(.startFailed(c, m), now: now()) { note(line, machine) }
                             }
                         case .processBlock(let index, let attempt, let delay):
