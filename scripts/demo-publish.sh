@@ -11,7 +11,15 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TARGET=${1:-ec2-xen-hvm}
-command -v swift > /dev/null || export PATH="/opt/swift/usr/bin:$PATH"
+if ! command -v swift > /dev/null; then
+  if [ -x /opt/swift/usr/bin/swift ]; then
+    echo "== swift is not on PATH; using /opt/swift/usr/bin/swift"
+    export PATH="/opt/swift/usr/bin:$PATH"
+  else
+    echo "demo-publish.sh: swift (6.1 or newer) is not on PATH; install it from https://www.swift.org/install/" >&2
+    exit 1
+  fi
+fi
 if ! command -v moto_server > /dev/null && ! python3 -c 'import moto.server' 2> /dev/null; then
   echo "moto is not installed: pip install 'moto[server]' boto3 (or run scripts/setup-test-env.sh)" >&2
   exit 1
@@ -33,7 +41,11 @@ python3 "$ROOT/Tests/Peers/strict_ebs_peer.py" --spawn-moto --kernels --image-de
   < "$WORK/peer.in" > "$WORK/peer.out" &
 PEER_PID=$!
 exec 3> "$WORK/peer.in"
-stop_peer() { exec 3>&-; wait "$PEER_PID" 2> /dev/null || true; }
+stop_peer() {  # and remove the work copy (KEEP=1 keeps it)
+  exec 3>&-
+  wait "$PEER_PID" 2> /dev/null || true
+  if [ "${KEEP:-0}" != 1 ]; then rm -rf "$WORK"; fi
+}
 trap stop_peer EXIT
 for _ in $(seq 300); do [ -s "$WORK/peer.out" ] && break; sleep 0.2; done
 PORT=$(head -1 "$WORK/peer.out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["port"])')

@@ -41,10 +41,21 @@ public struct UploadFailure: Error, Sendable, Equatable, CustomStringConvertible
     /// The error's class.
     public var retryClass: RetryClass
 
+    /// Creates a failure.
+    public init(operation: String, block: UInt64?, error: String, reason: String, retryClass: RetryClass) {
+        self.operation = operation
+        self.block = block
+        self.error = error
+        self.reason = reason
+        self.retryClass = retryClass
+    }
+
     public var description: String {
         var s = operation
         if let block { s += " of block \(block)" }
-        return s + " failed: \(error) (\(reason))"
+        // A service error already starts with "OPERATION failed: "; say it once.
+        let detail = error.hasPrefix("\(operation) failed: ") ? String(error.dropFirst(operation.count + 9)) : error
+        return s + " failed: \(detail) (\(reason))"
     }
 }
 

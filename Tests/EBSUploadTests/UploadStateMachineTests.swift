@@ -197,3 +197,17 @@ struct UploadStateMachineTests {
         #expect(out == [3, 4, 9])
     }
 }
+
+@Suite("Upload failure messages")
+struct UploadFailureMessageTests {
+    @Test("a service error is named once: not 'StartSnapshot failed: StartSnapshot failed: …'")
+    func operationNamedOnce() {
+        let service = AWSServiceError(operation: "StartSnapshot", status: 403, code: "AccessDeniedException", message: "no")
+        let f = UploadFailure(operation: "StartSnapshot", block: nil, error: service.description,
+                              reason: "not retried", retryClass: .accessDenied)
+        #expect(f.description == "StartSnapshot failed: AccessDeniedException, HTTP 403: no (not retried)")
+        let block = UploadFailure(operation: "PutSnapshotBlock", block: 7, error: "connect: refused", reason: "r",
+                                  retryClass: .connection)
+        #expect(block.description == "PutSnapshotBlock of block 7 failed: connect: refused (r)")
+    }
+}
