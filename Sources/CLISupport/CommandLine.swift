@@ -52,23 +52,6 @@ func subcommandHint<Root: ParsableCommand>(_ root: Root.Type, arguments: [String
     return "\(program): unknown command '\(first)'; did you mean '\(near.0)'? (`\(program) --help` lists the commands)"
 }
 
-/// Levenshtein distance between two short strings.
-func editDistance(_ a: String, _ b: String) -> Int {
-    let a = Array(a), b = Array(b)
-    guard !a.isEmpty else { return b.count }
-    var row = Array(0...b.count)
-    for i in 1...a.count {
-        var previous = row[0]
-        row[0] = i
-        for j in stride(from: 1, through: b.count, by: 1) {
-            let current = row[j]
-            row[j] = min(row[j] + 1, row[j - 1] + 1, previous + (a[i - 1] == b[j - 1] ? 0 : 1))
-            previous = current
-        }
-    }
-    return row[b.count]
-}
-
 /// Writes a line to standard error (file descriptor 2), retrying short writes.
 public func printError(_ line: String) {
     var bytes = Array((line + "\n").utf8)

@@ -557,23 +557,6 @@ public struct ExpectationReport: Sendable, CustomStringConvertible {
         return "\(whereText) has no key \(name); did you mean \(near.joined(separator: " or "))?"
     }
 
-    /// Levenshtein distance between two short strings.
-    static func editDistance(_ a: String, _ b: String) -> Int {
-        let a = Array(a), b = Array(b)
-        guard !a.isEmpty else { return b.count }
-        var row = Array(0...b.count)
-        for i in 1...a.count {
-            var previous = row[0]
-            row[0] = i
-            for j in stride(from: 1, through: b.count, by: 1) {
-                let current = row[j]
-                row[j] = min(row[j] + 1, row[j - 1] + 1, previous + (a[i - 1] == b[j - 1] ? 0 : 1))
-                previous = current
-            }
-        }
-        return row[b.count]
-    }
-
     /// The value a config or leaf subject points at (`nil`: absent), or why there is nothing to look at.
     static func lookup(_ subject: Expectation.Subject, in config: NVList) -> Result<NVValue?, LookupFailure> {
         switch subject {
