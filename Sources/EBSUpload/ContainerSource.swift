@@ -2,6 +2,11 @@
 // bytes, read through the pure DiskContainers parsers, and its allocation map as the hole map.
 
 public import DiskContainers
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// The EC2 side's read-only file is the positional reader the container parsers consume.
 extension ImageFile: ContainerReader {}
@@ -44,12 +49,17 @@ public struct UploadImage: Sendable {
     /// The container, e.g. `qcow2 (version 3)`; nil for a raw image or device.
     public let container: String?
 
-    /// Opens `path` read-only; the container is found by content, not by name.
+    /// Opens `path` read-only; the container is found by content, not by name. A block device is always read
+    /// as itself, as the label side reads it.
     ///
     /// - Throws: ``ImageError`` when the file cannot be opened, its container is malformed or not supported
     ///   (the message names the structure and the byte offset), or it is a compressed raw image.
     public static func open(path: String) throws -> UploadImage {
         let file = try ImageFile(path: path)
+        var st = stat()
+        if stat(path, &st) == 0, st.st_mode & S_IFMT == S_IFBLK {
+            return UploadImage(path: path, source: file, identity: file.identity, container: nil)
+        }
         func failed(_ error: ContainerError) -> ImageError { ImageError(path: path, error.description) }
         let opened: OpenedContainer
         do { opened = try DiskContainer.open(file) } catch { throw failed(error) }
