@@ -88,7 +88,7 @@ let package = Package(
         .systemLibrary(name: "CXXHash", providers: [.apt(["libxxhash-dev"])]),
         .target(
             name: "EBSUpload",
-            dependencies: ["AWSCore", "CXXHash", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["AWSCore", "CXXHash", "DiskContainers", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: strict
         ),
         .target(

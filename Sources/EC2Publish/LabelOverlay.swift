@@ -51,7 +51,7 @@ extension PlannedLabelEdit {
         imagePath: String, selector: RegionSelector? = nil, target: BootTarget, rootDevice: String?,
         devid: String? = nil, removeHostid: Bool = false
     ) throws -> PlannedLabelEdit {
-        let image = try ZFSImage.ImageFile(path: imagePath, mode: .readOnly)
+        let image = try ZFSImage.ImageFile.openForReading(path: imagePath)
         let report = try ImageReport(image: image, selector: selector)
         guard report.vdevs.count == 1 else {
             throw PublishRefusal([report.vdevs.isEmpty

@@ -119,7 +119,7 @@ public struct Publisher: Sendable {
         let precheck = try Self.amiRequest(for: request, edit: edit, snapshotID: "snap-00000000")
         try precheck.validate(homeRegion: registrar.home.region)
 
-        let file = try EBSUpload.ImageFile(path: request.imagePath)
+        let file = try UploadImage.open(path: request.imagePath)
         let statePath = Self.statePath(request, identity: file.identity, overlay: edit.overlay, region: registrar.home.region)
         var upload: UploadResult?
         var snapshotID: String

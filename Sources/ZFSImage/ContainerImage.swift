@@ -54,6 +54,29 @@ extension ImageFile {
     /// - Throws: ``ImageError`` when the file cannot be opened, its container is malformed or refused (the
     ///   message names the structure and the byte offset), or it is a compressed raw image (which has no
     ///   random access: decompress it first).
+    /// Opens `path` for an in-place label edit (`set`, `restore`, `repair-checksums`): a raw image or block
+    /// device. A VM disk container or a compressed raw image is refused before anything is written, with
+    /// an ``ImageError`` of code ``ImageError/Code/container`` that says how to proceed.
+    public static func openForEditing(path: String, mode: ImageFile.Mode) throws(ImageError) -> ImageFile {
+        let file = try ImageFile(path: path, mode: mode)
+        if file.isBlockDevice { return file }
+        let opened: OpenedContainer
+        do { opened = try DiskContainer.open(StorageReader(storage: file)) } catch {
+            throw ImageError(.container, path: path, offset: error.offset,
+                             message: "\(error.structure): \(error.message); zlabel edits labels in place only in raw images")
+        }
+        let kind: String
+        switch opened {
+        case .disk(let disk) where disk.format == .raw: return file
+        case .disk(let disk): kind = "a \(disk.format) image"
+        case .vmdkDescriptor: kind = "a VMDK descriptor"
+        case .stream(let compression): kind = "a \(compression)-compressed raw image"
+        }
+        throw ImageError(.container, path: path, message: "is \(kind): zlabel edits labels in place only in raw images; "
+            + "convert it (qemu-img convert -O raw, or decompress it) and edit the raw image, or give it to "
+            + "`zlabel ec2 publish`, which writes the new labels into the snapshot and leaves this file unchanged")
+    }
+
     public static func openForReading(path: String) throws(ImageError) -> any ImageStorage {
         let file = try ImageFile(path: path, mode: .readOnly)
         if file.isBlockDevice { return file }

@@ -18,6 +18,8 @@ public struct ImageError: Error, Sendable, Hashable, CustomStringConvertible {
         case range
         /// The partition table is broken, or names no such partition.
         case partitionTable
+        /// The file is a VM disk container or a compressed image: its labels are read, never edited in place.
+        case container
     }
 
     /// What went wrong.

@@ -268,7 +268,7 @@ extension Diagnosis {
         }.map(\.element)
     }
 
-    /// Opens each path read-only and diagnoses the pool in them.
+    /// Opens each path read-only (`ImageFile.openForReading`: raw, device or VM disk container) and diagnoses the pool in them.
     ///
     /// - Parameters:
     ///   - paths: each image path with its region selector, the boot disk first.
@@ -277,7 +277,7 @@ extension Diagnosis {
     public init(paths: [(path: String, selector: RegionSelector?)], target: BootTarget? = nil,
                 device: XenDeviceName? = nil) throws {
         var images: [(storage: any ImageStorage, name: String, selector: RegionSelector?)] = []
-        for (path, selector) in paths { images.append((try ImageFile(path: path), path, selector)) }
+        for (path, selector) in paths { images.append((try ImageFile.openForReading(path: path), path, selector)) }
         try self.init(images: images, target: target, device: device)
     }
 

@@ -21,6 +21,7 @@ public enum CommandExitStatus {
     /// The status for an error of the label modules, or `nil` for any other error.
     public static func forLabelError(_ error: any Error) -> Int32? {
         switch error {
+        case let image as ImageError where image.code == .container: refused
         case is ImageError, is PartitionTableError, is MOSError: unreadable
         case is LabelEditError: refused
         case is LabelWriteError: writeFailed

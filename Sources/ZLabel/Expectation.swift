@@ -435,14 +435,14 @@ public struct ExpectationReport: Sendable, CustomStringConvertible {
         self.outcomes = outcomes
     }
 
-    /// Opens each image read-only (`ImageFile`) and checks the expectations.
+    /// Opens each image read-only (`ImageFile.openForReading`: raw, device or VM disk container) and checks the expectations.
     ///
     /// - Parameters:
     ///   - expectations: what must hold.
     ///   - paths: each image path with its region selector.
     public init(checking expectations: [Expectation], paths: [(path: String, selector: RegionSelector?)]) throws {
         var images: [(storage: any ImageStorage, selector: RegionSelector?)] = []
-        for (path, selector) in paths { images.append((try ImageFile(path: path), selector)) }
+        for (path, selector) in paths { images.append((try ImageFile.openForReading(path: path), selector)) }
         try self.init(checking: expectations, in: images)
     }
 

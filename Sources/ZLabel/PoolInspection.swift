@@ -88,12 +88,12 @@ public struct PoolInspection: Sendable {
                       blocks: PoolBlockReader(topology: topology, devices: devices))
     }
 
-    /// Opens each path read-only (`ImageFile`) and reads the pool.
+    /// Opens each path read-only (`ImageFile.openForReading`: raw, device or VM disk container) and reads the pool.
     ///
     /// - Parameter paths: each image path with its region selector.
     public init(paths: [(path: String, selector: RegionSelector?)]) throws {
         var images: [(storage: any ImageStorage, selector: RegionSelector?)] = []
-        for (path, selector) in paths { images.append((try ImageFile(path: path), selector)) }
+        for (path, selector) in paths { images.append((try ImageFile.openForReading(path: path), selector)) }
         try self.init(images: images)
     }
 

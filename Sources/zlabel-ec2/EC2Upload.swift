@@ -7,7 +7,7 @@ import Foundation
 struct EC2Upload: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "upload",
-        abstract: "Upload a raw image into a new EBS snapshot (EBS direct APIs; no instance, no S3).",
+        abstract: "Upload a disk image into a new EBS snapshot (EBS direct APIs; no instance, no S3).",
         discussion: """
             Prints the snapshot id alone on standard output (or a JSON object with --json); everything else \
             goes to standard error. Holes of a sparse image are never read; all-zero blocks are not sent \
@@ -19,7 +19,7 @@ struct EC2Upload: AsyncParsableCommand {
             """
     )
 
-    @Argument(help: "The raw disk image (file or block device).")
+    @Argument(help: "The disk image: a raw file or block device, or a qcow2, VMDK, VHD or VHDX container (its virtual disk is uploaded).")
     var image: String
 
     @OptionGroup var aws: EC2AWSOptions
@@ -85,7 +85,7 @@ struct EC2Upload: AsyncParsableCommand {
         options.resume = !noResume
         options.timeoutMinutes = snapshotTimeout
 
-        let file = try ImageFile(path: image)
+        let file = try UploadImage.open(path: image)
         let transportConfig = AsyncHTTPTransport.Configuration(
             maxConnectionsPerHost: transfer.workers + 2, readTimeout: options.policy.attemptTimeout)
         let result = try await AsyncHTTPTransport.withTransport(configuration: transportConfig) { transport in

@@ -71,7 +71,7 @@ struct SetLabels: ParsableCommand {
         var targets: [EditTarget] = []
         for argument in images {
             let (path, selector) = try region.resolve(argument)
-            let file = try ImageFile(path: path, mode: dryRun ? .readOnly : .readWrite)
+            let file = try ImageFile.openForEditing(path: path, mode: dryRun ? .readOnly : .readWrite)
             let found = try file.findVdevs(selector).regions
             guard found.count == 1 else {
                 throw ValidationError(found.isEmpty ? "\(path): no ZFS vdev found" : "\(path): \(found.count) vdevs (\(found.compactMap(\.name).joined(separator: ", "))); choose one with --partition or IMAGE@OFFSET:SIZE")
@@ -160,7 +160,7 @@ struct Restore: ParsableCommand {
 
     func run() throws {
         let backup = try LabelBackup(contentsOf: from)
-        let file = try ImageFile(path: image, mode: .readWrite)
+        let file = try ImageFile.openForEditing(path: image, mode: .readWrite)
         let resolved = URL(fileURLWithPath: image).standardizedFileURL.path
         let candidates = backup.entries.filter {
             URL(fileURLWithPath: $0.path).standardizedFileURL.path == resolved
@@ -209,7 +209,7 @@ struct RepairChecksums: ParsableCommand {
 
     func run() throws {
         let (path, selector) = try options.region.resolve(options.image)
-        let file = try ImageFile(path: path, mode: dryRun ? .readOnly : .readWrite)
+        let file = try ImageFile.openForEditing(path: path, mode: dryRun ? .readOnly : .readWrite)
         var repaired = 0
         var outcomes: [JSONValue] = []
         for region in try file.findVdevs(selector).regions {

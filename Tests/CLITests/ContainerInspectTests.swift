@@ -28,4 +28,57 @@ struct ContainerInspectTests {
         let verifyRaw = try ZLabelCLI.run("verify", raw.path)
         #expect(verify.status == verifyRaw.status, "\(verify)")
     }
+
+    /// `rpool-kvm.img` as qemu-img writes it into `format`, in a fresh directory.
+    static func convert(_ fixture: String, to format: [String], name: String) throws -> (raw: URL, packed: URL, dir: TemporaryDirectory) {
+        try Oracle.require(.qemuImg)
+        let raw = try Fixture.image(fixture)
+        let d = try TemporaryDirectory(prefix: "zlabel-cli-container")
+        let packed = d.file(name)
+        let r = try Run.run("qemu-img", ["convert", "-f", "raw", "-O"] + format + [raw.path, packed.path])
+        guard r.succeeded else { throw OracleError.failed(r) }
+        return (raw, packed, d)
+    }
+
+    @Test("doctor, boot-view and expect read through a VMDK exactly what they read in the raw image", .oracle(.qemuImg))
+    func readOnlyCommandsOnVMDK() throws {
+        let (raw, packed, dir) = try Self.convert("rpool-kvm.img", to: ["vmdk", "-o", "subformat=streamOptimized"],
+                                                  name: "rpool-kvm.vmdk")
+        _ = dir
+        func same(_ arguments: [String], status expected: Int32) throws {
+            let viaContainer = try ZLabelCLI.run(arguments.map { $0 == "IMG" ? packed.path : $0 })
+            let direct = try ZLabelCLI.run(arguments.map { $0 == "IMG" ? raw.path : $0 })
+            #expect(direct.status == expected, "\(direct)")
+            #expect(viaContainer.status == direct.status, "\(viaContainer)")
+            #expect(!direct.stdoutText.isEmpty)
+            #expect(viaContainer.stdoutText.replacingOccurrences(of: packed.path, with: "IMG")
+                    == direct.stdoutText.replacingOccurrences(of: raw.path, with: "IMG"), "\(arguments)")
+        }
+        try same(["doctor", "--json", "IMG", "--target", "ec2-xen-hvm"], status: 1)
+        try same(["doctor", "IMG"], status: 0)
+        try same(["boot-view", "--json", "IMG"], status: 0)
+        try same(["boot-view", "--loader", "pv-grub", "IMG"], status: 1)  // pv-grub lacks the pool's read features
+        try same(["expect", "--json", "IMG", "state=exported", "labels=4", "checksums=valid"], status: 0)
+        // Failures print what was found: the phys_path of the labels and the bootfs of the MOS.
+        try same(["expect", "IMG", "phys_path=/xpvd/xdf@51712:a", "bootfs=rpool/no-such-dataset"], status: 1)
+    }
+
+    @Test("set and repair-checksums refuse a qcow2 with exit 3, say how to proceed, and change nothing",
+          .oracle(.qemuImg))
+    func editsRefuseContainers() throws {
+        let (_, packed, dir) = try Self.convert("rpool-kvm.img", to: ["qcow2"], name: "rpool-kvm.qcow2")
+        let before = try Data(contentsOf: packed)
+        let runs = [
+            try ZLabelCLI.run("set", packed.path, "--target", "ec2-xen-hvm"),
+            try ZLabelCLI.run("set", packed.path, "--phys-path", "/xpvd/xdf@51712:a", "--dry-run"),
+            try ZLabelCLI.run("repair-checksums", packed.path),
+        ]
+        for r in runs {
+            #expect(r.status == 3, "\(r)")
+            #expect(r.stderrText.contains("is a qcow2 (version 3) image"), "\(r)")
+            #expect(r.stderrText.contains("qemu-img convert -O raw") && r.stderrText.contains("zlabel ec2 publish"), "\(r)")
+        }
+        #expect(try Data(contentsOf: packed) == before)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.url.path) == ["rpool-kvm.qcow2"])
+    }
 }

@@ -1,0 +1,105 @@
+// The image bytes of a VM disk container (qcow2, VMDK, VHD, VHDX) as an upload source: the virtual disk's
+// bytes, read through the pure DiskContainers parsers, and its allocation map as the hole map.
+
+public import DiskContainers
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// The EC2 side's read-only file is the positional reader the container parsers consume.
+extension ImageFile: ContainerReader {}
+
+/// The virtual disk inside a container file, as an ``ImageSource``: ``dataExtents()`` is the container's
+/// allocation map (unallocated clusters, grains and blocks are holes, never read and never sent), and reads
+/// return the virtual bytes.
+public struct ContainerImageSource: ImageSource {
+    /// The container file's path.
+    public let path: String
+    /// The virtual disk.
+    public let disk: any VirtualDisk
+    /// The files kept open for the disk's reads (the container, and a VMDK descriptor's extent files).
+    let files: [ImageFile]
+
+    public var size: UInt64 { disk.virtualSize }
+
+    public func dataExtents() throws -> [Range<UInt64>] {
+        do { return try disk.dataExtents() } catch { throw ImageError(path: path, "\(disk.format) image: \(error)") }
+    }
+
+    public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws {
+        do { try disk.read(into: buffer, at: offset) } catch {
+            throw ImageError(path: path, "\(disk.format) image: \(error)")
+        }
+    }
+}
+
+/// An image opened for upload: a raw file or block device as itself, or the virtual disk inside a VM disk
+/// container, with the identity that guards the resume journal.
+public struct UploadImage: Sendable {
+    /// The path as given.
+    public let path: String
+    /// What the uploader reads.
+    public let source: any ImageSource
+    /// The identity of the file(s) read: for a container, the container file's, so that a changed container
+    /// never resumes an upload of its old content. A VMDK descriptor's identity also covers its extent files
+    /// (sizes added, the newest modification time).
+    public let identity: FileIdentity
+    /// The container, e.g. `qcow2 (version 3)`; nil for a raw image or device.
+    public let container: String?
+
+    /// Opens `path` read-only; the container is found by content, not by name. A block device is always read
+    /// as itself, as the label side reads it.
+    ///
+    /// - Throws: ``ImageError`` when the file cannot be opened, its container is malformed or not supported
+    ///   (the message names the structure and the byte offset), or it is a compressed raw image.
+    public static func open(path: String) throws -> UploadImage {
+        let file = try ImageFile(path: path)
+        var st = stat()
+        if stat(path, &st) == 0, st.st_mode & S_IFMT == S_IFBLK {
+            return UploadImage(path: path, source: file, identity: file.identity, container: nil)
+        }
+        func failed(_ error: ContainerError) -> ImageError { ImageError(path: path, error.description) }
+        let opened: OpenedContainer
+        do { opened = try DiskContainer.open(file) } catch { throw failed(error) }
+        switch opened {
+        case .disk(let disk) where disk.format == .raw:
+            return UploadImage(path: path, source: file, identity: file.identity, container: nil)
+        case .disk(let disk):
+            return UploadImage(path: path, source: ContainerImageSource(path: path, disk: disk, files: [file]),
+                               identity: file.identity, container: disk.format.description)
+        case .vmdkDescriptor(let descriptor):
+            let folder = path.contains("/") ? String(path[...path.lastIndex(of: "/")!]) : ""
+            var files = [file]
+            var readers: [(any ContainerReader)?] = []
+            var identity = file.identity
+            for extent in descriptor.extents {
+                guard extent.kind != .zero else { readers.append(nil); continue }
+                let name = extent.fileName.hasPrefix("/") ? extent.fileName : folder + extent.fileName
+                let extentFile = try ImageFile(path: name)
+                files.append(extentFile)
+                readers.append(extentFile)
+                identity.size &+= extentFile.identity.size
+                identity.modifiedNanoseconds = max(identity.modifiedNanoseconds, extentFile.identity.modifiedNanoseconds)
+            }
+            let disk: VMDKFlatDisk
+            do { disk = try VMDKFlatDisk(descriptor, extentReaders: readers) } catch { throw failed(error) }
+            return UploadImage(path: path, source: ContainerImageSource(path: path, disk: disk, files: files),
+                               identity: identity, container: disk.format.description)
+        case .stream(let compression):
+            throw ImageError(path: path, "is a \(compression)-compressed raw image: decompress it first "
+                + "(the upload reads a raw image, a block device, or a qcow2, VMDK, VHD or VHDX container)")
+        }
+    }
+}
+
+extension SnapshotUploader {
+    /// Uploads an image opened with ``UploadImage/open(path:)``: raw or the virtual disk of a container.
+    public func upload(
+        image: UploadImage, options: UploadOptions, progress: (@Sendable (UploadProgress) -> Void)? = nil
+    ) async throws -> UploadResult {
+        try await upload(source: image.source, name: image.path, identity: image.identity, options: options,
+                         progress: progress)
+    }
+}

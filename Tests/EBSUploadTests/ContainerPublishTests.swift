@@ -1,0 +1,115 @@
+import DiskContainers
+import EBSUpload
+import Foundation
+import Testing
+import TestSupport
+
+/// Issue 13 on the EC2 side: `zlabel ec2 publish` and `ec2 upload` read the virtual disk of a qcow2 or VMDK
+/// container (qemu-img's conversion of a fixture), skip its unallocated clusters, and overlay the target's labels
+/// in flight; the snapshot holds exactly what a publish of the raw image holds.
+@Suite("ec2 upload and publish from VM disk containers")
+struct ContainerPublishTests {
+    /// The raw fixture converted by qemu-img into each container, in one scratch directory.
+    static func containers(_ fixture: String) throws -> (raw: URL, dir: TemporaryDirectory, packed: [(String, URL)]) {
+        try Oracle.require(.qemuImg)
+        let raw = try Fixture.image(fixture)
+        let d = try TemporaryDirectory(prefix: "zlabel-ec2-container")
+        var packed: [(String, URL)] = []
+        for (name, format) in [("disk.qcow2", ["qcow2"]), ("disk.vmdk", ["vmdk", "-o", "subformat=streamOptimized"])] {
+            let url = d.file(name)
+            let r = try Run.run("qemu-img", ["convert", "-f", "raw", "-O"] + format + [raw.path, url.path])
+            guard r.succeeded else { throw OracleError.failed(r) }
+            packed.append((name, url))
+        }
+        return (raw, d, packed)
+    }
+
+    @Test("the upload source is the virtual disk: bytes equal the raw image, holes from the container's map, identity of the container file",
+          .oracle(.qemuImg))
+    func sourceAndIdentity() throws {
+        let (raw, _, packed) = try Self.containers("disk-gpt.img")
+        let rawBytes = try Data(contentsOf: raw)
+        for (name, url) in packed {
+            let image = try UploadImage.open(path: url.path)
+            #expect(image.container != nil, "\(name)")
+            #expect(image.source.size == UInt64(rawBytes.count), "\(name)")
+            var bytes = Data(repeating: 0xA5, count: rawBytes.count)
+            try bytes.withUnsafeMutableBytes { try image.source.read(into: $0, at: 0) }
+            #expect(bytes == rawBytes, "\(name)")
+            // The data map leaves out what qemu-img did not allocate: less than the whole disk, and every byte
+            // outside it is zero in the raw image.
+            let extents = try image.source.dataExtents()
+            let mapped = extents.reduce(UInt64(0)) { $0 + UInt64($1.count) }
+            #expect(mapped > 0 && mapped < UInt64(rawBytes.count), "\(name): \(extents)")
+            var position = 0
+            for e in extents + [UInt64(rawBytes.count)..<UInt64(rawBytes.count)] {
+                let hole = position..<Int(e.lowerBound)
+                #expect(rawBytes[hole] == Data(count: hole.count), "\(name): hole before \(e)")
+                position = Int(e.upperBound)
+            }
+            // The journal's identity is the container file's: a rewritten container has another one.
+            let file = try ImageFile(path: url.path)
+            #expect(image.identity == file.identity, "\(name)")
+            Thread.sleep(forTimeInterval: 0.01)
+            let handle = try FileHandle(forWritingTo: url)
+            try handle.seekToEnd()
+            try handle.write(contentsOf: [UInt8](repeating: 0, count: 512))
+            try handle.close()
+            #expect(try UploadImage.open(path: url.path).identity != image.identity, "\(name)")
+        }
+        let rawImage = try UploadImage.open(path: raw.path)
+        #expect(rawImage.container == nil && rawImage.source is ImageFile)
+    }
+
+    @Test("a compressed raw image is refused by upload with the reason")
+    func compressedRawRefused() throws {
+        let d = try TemporaryDirectory(prefix: "zlabel-ec2-container")
+        let url = d.file("disk.raw.gz")
+        let r = try Run.run("/bin/sh", ["-c", "head -c 1048576 /dev/zero | gzip -c > '\(url.path)'"])
+        #expect(r.succeeded, "\(r)")
+        #expect(throws: EBSUpload.ImageError.self) { try UploadImage.open(path: url.path) }
+        do { _ = try UploadImage.open(path: url.path) } catch {
+            #expect("\(error)".contains("compressed raw image"), "\(error)")
+        }
+    }
+
+    @Test("publish from a qcow2 and a streamOptimized VMDK: the snapshot read back equals the raw image with the target's labels",
+          .oracle(.qemuImg), .enabled(if: TestEnv.motoTestsEnabled))
+    func publishFromContainers() throws {
+        let (raw, d, packed) = try Self.containers("disk-gpt.img")
+        let peer = try StrictPeer(["--image-delay", "0"])
+        defer { peer.stop() }
+        let env = PublishEndToEndTests.environment(peer)
+        let devid = PublishEndToEndTests.devid
+
+        // What a publish of the raw image puts in its snapshot: the raw image with `zlabel set`'s labels.
+        let expected = d.file("expected.img")
+        #expect(TestEnv.run(["/bin/cp", "--sparse=always", raw.path, expected.path]).status == 0)
+        let set = try ZLabelCLI.run(["set", expected.path, "--target", "ec2-xen-hvm", "--devid", devid,
+                                     "--backup", d.file("backup").path])
+        #expect(set.status == 0, "\(set)")
+
+        for (name, url) in packed {
+            let before = try Data(contentsOf: url)
+            let run = try ZLabelCLI.run(["ec2", "publish", url.path, "--name", "omnios from \(name)", "--target", "ec2-xen-hvm",
+                                         "--devid", devid, "--state-dir", d.file("state").path, "--wait", "--no-progress",
+                                         "--workers", "4", "--json"], environment: env)
+            #expect(run.status == 0, "\(run)")
+            let doc = try #require(try JSONSerialization.jsonObject(with: run.stdout) as? [String: Any], "\(run)")
+            let ami = try #require(doc["ami"] as? [String: Any])
+            let snapshot = try #require(ami["snapshot_id"] as? String)
+            let rb = try Readback.check(motoURL: peer.motoURL, snapshot: snapshot, expectedImage: expected.path)
+            #expect(rb.identical, "\(name): \(rb)")
+            #expect(try Data(contentsOf: url) == before, "\(name): the container was only read")
+        }
+
+        // `ec2 upload` of the qcow2 (no labels changed): the snapshot equals the raw image.
+        let upload = try ZLabelCLI.run(["ec2", "upload", packed[0].1.path, "--state-dir", d.file("state-upload").path,
+                                        "--no-progress", "--workers", "4"], environment: env)
+        #expect(upload.status == 0, "\(upload)")
+        let snapshot = upload.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
+        let rb = try Readback.check(motoURL: peer.motoURL, snapshot: snapshot, expectedImage: raw.path)
+        #expect(rb.identical, "upload: \(rb)")
+        try peer.expectNoRejections()
+    }
+}
