@@ -8,6 +8,10 @@
 # printed before and after. Needs python3 with moto[server] and boto3 (scripts/setup-test-env.sh installs them).
 #
 #   scripts/demo-publish.sh [TARGET]        TARGET: ec2-xen-hvm (default), ec2-xen-pv or ec2-nitro
+#
+# With ec2-xen-pv, publish refuses this fixture before sending anything (exit 3): the pool was written by
+# OpenZFS 2.1, whose feature flags and 4096-byte MOS object set the ZFS-enabled pv-grub cannot read
+# (`zlabel boot-view IMAGE --loader pv-grub` says why). That refusal is the demo's answer for that target.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TARGET=${1:-ec2-xen-hvm}
