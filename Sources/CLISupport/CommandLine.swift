@@ -10,34 +10,55 @@ import ZLabel
     import Darwin
 #endif
 
-/// Parses the process's arguments as `root`'s command line and runs the command. An error that `exitStatus`
-/// maps ends the process with one line on standard error and that status; any other error goes to the
-/// argument parser's own handling (usage errors print help and exit 64).
-public func runCommandLine<Root: ParsableCommand>(_ root: Root.Type, exitStatus: (any Error) -> Int32?) async {
+/// Parses the process's arguments as `root`'s command line and runs the command, on the main thread and without
+/// starting the concurrency runtime: for a command line whose commands are all synchronous (`zlabel`). An error
+/// that `exitStatus` maps ends the process with one line on standard error and that status; any other error goes
+/// to the argument parser's own handling (usage errors print help and exit 64).
+public func runCommandLine<Root: ParsableCommand>(_ root: Root.Type, exitStatus: (any Error) -> Int32?) {
     do {
-        var command: any ParsableCommand
-        do { command = try root.parseAsRoot() } catch {
-            // A misspelled command: name the one meant instead of a bare "unexpected argument".
-            if let hint = subcommandHint(root, arguments: Array(CommandLine.arguments.dropFirst())) {
-                printError(hint)
-                root.exit(withError: ExitCode.validationFailure)
-            }
-            throw error
-        }
+        var command = try parseCommandLine(root)
+        try command.run()
+    } catch {
+        exit(root, after: error, exitStatus: exitStatus)
+    }
+}
+
+/// ``runCommandLine(_:exitStatus:)`` for a command line with asynchronous commands (`zlabel-ec2`).
+public func runAsyncCommandLine<Root: ParsableCommand>(_ root: Root.Type, exitStatus: (any Error) -> Int32?) async {
+    do {
+        var command = try parseCommandLine(root)
         if var asyncCommand = command as? any AsyncParsableCommand {
             try await asyncCommand.run()
         } else {
             try command.run()
         }
     } catch {
-        guard let status = exitStatus(error) else { root.exit(withError: error) }
-        printError("zlabel: \(error is LabelEditError ? "refused, nothing written: " : "")\(error)")
-        #if canImport(Glibc)
-            Glibc.exit(status)
-        #else
-            Darwin.exit(status)
-        #endif
+        exit(root, after: error, exitStatus: exitStatus)
     }
+}
+
+/// The parsed command; a misspelled subcommand ends the process with a suggestion.
+func parseCommandLine<Root: ParsableCommand>(_ root: Root.Type) throws -> any ParsableCommand {
+    do { return try root.parseAsRoot() } catch {
+        // A misspelled command: name the one meant instead of a bare "unexpected argument".
+        if let hint = subcommandHint(root, arguments: Array(CommandLine.arguments.dropFirst())) {
+            printError(hint)
+            root.exit(withError: ExitCode.validationFailure)
+        }
+        throw error
+    }
+}
+
+/// Ends the process after `error`: with its line and status when `exitStatus` maps it, else as the argument
+/// parser does.
+func exit<Root: ParsableCommand>(_ root: Root.Type, after error: any Error, exitStatus: (any Error) -> Int32?) -> Never {
+    guard let status = exitStatus(error) else { root.exit(withError: error) }
+    printError("zlabel: \(error is LabelEditError ? "refused, nothing written: " : "")\(error)")
+    #if canImport(Glibc)
+        Glibc.exit(status)
+    #else
+        Darwin.exit(status)
+    #endif
 }
 
 /// For a first argument that is no subcommand of `root` but close to one (two edits or fewer), the line that

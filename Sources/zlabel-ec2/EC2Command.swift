@@ -21,7 +21,7 @@ struct EC2Command: AsyncParsableCommand {
 
     /// Runs the command. Errors with a place in README.md's exit-code table end the process with one line on
     /// stderr and that status; anything else goes to the argument parser's handling.
-    static func main() async { await runCommandLine(Self.self, exitStatus: exitStatus(for:)) }
+    static func main() async { await runAsyncCommandLine(Self.self, exitStatus: exitStatus(for:)) }
 }
 
 /// The label side's statuses, and for the EC2 side: a publish refused before uploading is 3 (like a refused

@@ -5,10 +5,12 @@ import ZLabel
 /// The `zlabel` command line. Each subcommand validates its input, calls one library function and prints
 /// the result; the logic lives in the library modules.
 @main
-struct ZLabelCommand: AsyncParsableCommand {
+struct ZLabelCommand: ParsableCommand {
     /// Runs the command. The library's errors end the process with one line on stderr and the status of
     /// the table in README.md ("Exit codes"); anything else goes to the argument parser's handling.
-    static func main() async { await runCommandLine(Self.self, exitStatus: exitStatus(for:)) }
+    /// Every subcommand is synchronous, so the process runs on its main thread and never starts the concurrency
+    /// runtime's threads: a label command starts and exits as fast as the work allows.
+    static func main() { runCommandLine(Self.self, exitStatus: exitStatus(for:)) }
 
     static let configuration = CommandConfiguration(
         commandName: "zlabel",
