@@ -45,7 +45,7 @@ extension PlannedLabelEdit {
     ///   - devid: a devid to set instead of removing it (GRUB 2 passes bootpath only with a devid).
     ///   - removeHostid: also remove the hostid.
     /// - Throws: ``PublishRefusal`` when the labels are not all valid, the vdev is ambiguous or the target's loader
-    ///   could not boot the edited image (``Diagnosis/bootVerdict(target:labels:pool:)``, as `doctor`); `ImageError`,
+    ///   could not boot the edited image (`Diagnosis.bootVerdict(target:labels:pool:)`, as `doctor`); `ImageError`,
     ///   `PartitionTableError`, `BootTargetError`, `LabelEditError` from the label side.
     public static func plan(
         imagePath: String, selector: RegionSelector? = nil, target: BootTarget, rootDevice: String?,

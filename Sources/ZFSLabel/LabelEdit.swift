@@ -148,7 +148,7 @@ public struct LabelEditPlan: Sendable {
         /// The nvlist path of the changed value, such as `vdev_tree.phys_path`.
         public var path: String
         /// The value before and after, with their exact bytes; `nil` when absent. The text form writes a
-        /// string that is not UTF-8 in ``NVString/escaped`` form, JSON as ``NVString/json``.
+        /// string that is not UTF-8 in `NVString.escaped` form, JSON as `NVString.json`.
         public var old: NVString?, new: NVString?
         public var description: String { "\(path): \(old.map { "'\($0)'" } ?? "(absent)") -> \(new.map { "'\($0)'" } ?? "(absent)")" }
     }

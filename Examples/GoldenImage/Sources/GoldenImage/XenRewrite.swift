@@ -29,8 +29,8 @@ public enum XenRewrite {
         guard let region = try file.findVdevs().regions.first else { throw XenRewriteError.noPool(image) }
         let target = EditTarget(image: file, region: region)
         var edit = LeafEdit()
-        edit.physPath = .set(physPath)
-        edit.path = .set(path)
+        edit.physPath = .set(.init(physPath))
+        edit.path = .set(.init(path))
         edit.removeHostid = true
         let plan = try LabelWriter.plan([target], edit: edit)
         _ = try LabelWriter.apply(plan, to: [target], backupPath: backup)
