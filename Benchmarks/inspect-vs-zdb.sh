@@ -10,10 +10,10 @@
 # The pairs measured: `zlabel inspect` vs `zdb -l`, `zlabel inspect --uberblocks` vs `zdb -lu`, and
 # `zlabel inspect --mos` vs `zdb -e -p DIR -C POOL` (the MOS config).
 #
-# Set ZLABEL to a built zlabel binary to skip the build; otherwise the root package's `zlabel` product is
-# built in release mode into Benchmarks/.build-zlabel (the first build takes several minutes). Extra
-# `swift build` flags go in ZLABEL_BUILD_FLAGS, e.g. ZLABEL_BUILD_FLAGS=--static-swift-stdlib (then the
-# scratch folder is Benchmarks/.build-zlabel-static).
+# Set ZLABEL to a built zlabel binary to skip the build; otherwise zlabel is built as scripts/install.sh
+# builds it (scripts/build-zlabel.sh; the first build takes several minutes), which is the build the README's
+# figures are for. ZLABEL_BUILD_FLAGS builds the root package's `zlabel` product in release mode with those
+# `swift build` flags instead, into Benchmarks/.build-zlabel (e.g. ZLABEL_BUILD_FLAGS=-v for the default link).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -29,14 +29,18 @@ zdb="$(command -v zdb || true)"
 [ -n "$zdb" ] || { echo "zdb not found (Debian: zfsutils-linux)" >&2; exit 2; }
 
 if [ -z "${ZLABEL:-}" ]; then
-    flags="${ZLABEL_BUILD_FLAGS:-}"
-    scratch="$here/.build-zlabel"
-    case "$flags" in *static-swift-stdlib*) scratch="$here/.build-zlabel-static" ;; esac
-    echo "== building zlabel (release${flags:+, $flags})"
-    # shellcheck disable=SC2086
-    swift build --package-path "$repo" -c release --product zlabel --scratch-path "$scratch" $flags >&2
-    # shellcheck disable=SC2086
-    ZLABEL="$(swift build --package-path "$repo" -c release --scratch-path "$scratch" $flags --show-bin-path)/zlabel"
+    if [ -n "${ZLABEL_BUILD_FLAGS:-}" ]; then
+        flags="$ZLABEL_BUILD_FLAGS"
+        scratch="$here/.build-zlabel"
+        echo "== building zlabel (release, $flags)"
+        # shellcheck disable=SC2086
+        swift build --package-path "$repo" -c release --product zlabel --scratch-path "$scratch" $flags >&2
+        # shellcheck disable=SC2086
+        ZLABEL="$(swift build --package-path "$repo" -c release --scratch-path "$scratch" $flags --show-bin-path)/zlabel"
+    else
+        echo "== building zlabel as scripts/install.sh does (scripts/build-zlabel.sh)"
+        ZLABEL="$(bash "$repo/scripts/build-zlabel.sh")"
+    fi
 fi
 
 work="$(mktemp -d)"

@@ -1,5 +1,5 @@
 #!/bin/bash
-# set-vs-zhack.sh - whole-process wall time of `zlabel set` (release build) against OpenZFS 2.3's
+# set-vs-zhack.sh - whole-process wall time of `zlabel set` (the installed build) against OpenZFS 2.3's
 # `zhack label repair -c`, each run on its own fresh copy of the same pool image. Prints every run and the
 # median ratio zlabel/zhack (issue 3's target: <= 1.0).
 #
@@ -17,7 +17,8 @@
 #       libzpool init, read the 4 labels, verify (and where needed recompute) each checksum
 #   zhack runs from the unpacked 2.3 tree that Tests/Oracle/zfs23.sh maintains, with the environment that
 #   script sets, but without its bash wrapper, so the wrapper's start-up is not counted against zhack.
-# Environment: ZLABEL_BIN (skip the build), ZLABEL_SCRATCH (build directory, default .build-bench).
+# Environment: ZLABEL_BIN (skip the build), ZLABEL_SCRATCH (build directory, default .build-static). zlabel is
+# built as scripts/install.sh builds it (scripts/build-zlabel.sh).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -34,9 +35,7 @@ shift $((OPTIND - 1))
 if [ -n "${ZLABEL_BIN:-}" ]; then
   BIN=$ZLABEL_BIN
 else
-  SCRATCH=${ZLABEL_SCRATCH:-$ROOT/.build-bench}
-  (cd "$ROOT" && swift build -c release --product zlabel --scratch-path "$SCRATCH" >&2)
-  BIN=$(cd "$ROOT" && swift build -c release --product zlabel --scratch-path "$SCRATCH" --show-bin-path)/zlabel
+  BIN=$(bash "$ROOT/scripts/build-zlabel.sh" "${ZLABEL_SCRATCH:-$ROOT/.build-static}")
 fi
 [ -x "$BIN" ] || { echo "$0: no zlabel at $BIN" >&2; exit 2; }
 

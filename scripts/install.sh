@@ -1,6 +1,6 @@
 #!/bin/bash
-# Build zlabel in release mode (zlabel with the Swift runtime linked in, --static-swift-stdlib) and install it
-# with its man page and shell completions:
+# Build zlabel in release mode (scripts/build-zlabel.sh: the Swift runtime linked in, code laid out for a small
+# resident size) and install it with its man page and shell completions:
 #
 #   scripts/install.sh [PREFIX]        (default PREFIX: /usr/local; DESTDIR is honoured for packaging;
 #                                       CONFIGURATION=debug installs a debug build)
@@ -18,13 +18,11 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 # Man pages and completions come from a regular build (cli-docs.sh), which also gives zlabel-ec2. zlabel itself
-# is built again with the Swift runtime linked in (--static-swift-stdlib), in its own scratch folder: it starts
-# faster and needs no Swift runtime where it runs, and the start-up and memory figures in README.md and
-# Benchmarks/README.md are for this build.
+# is built by build-zlabel.sh, in its own scratch folder: the Swift runtime linked in (--static-swift-stdlib), so
+# it starts fast and needs no Swift runtime where it runs, and linked so that a run keeps little resident (see
+# that script). The start-up and memory figures in README.md and Benchmarks/README.md are for this build.
 docs_bin=$(bash "$here/cli-docs.sh" "$work" "${CONFIGURATION:-release}")
-static=(-c "${CONFIGURATION:-release}" --static-swift-stdlib --scratch-path "$here/../.build-static")
-(cd "$here/.." && swift build "${static[@]}" --product zlabel >&2)
-bin="$(cd "$here/.." && swift build "${static[@]}" --show-bin-path)/zlabel"
+bin=$(bash "$here/build-zlabel.sh")
 install -d "$root/bin" "$root/share/man/man1" "$root/share/bash-completion/completions" \
   "$root/share/zsh/site-functions" "$root/share/fish/vendor_completions.d"
 install -m 0755 "$bin" "$root/bin/zlabel"
