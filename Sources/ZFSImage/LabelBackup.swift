@@ -112,6 +112,17 @@ public struct LabelBackup: Sendable {
             return fsync(fd) == 0 ? nil : ImageFile.describe(errno)
         }
         if let failure { throw ImageError(.write, path: path, message: "cannot write the backup: \(failure)") }
+        // The file's bytes are on disk; its name is only once the directory holding it is flushed too. Without
+        // this, a crash right after the label writes could leave the new labels and no backup file.
+        let slash = path.lastIndex(of: "/")
+        let directory = slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
+        let dfd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard dfd >= 0, fsync(dfd) == 0 || errno == EINVAL else {
+            let why = ImageFile.describe(errno)
+            if dfd >= 0 { close(dfd) }
+            throw ImageError(.write, path: directory, message: "cannot flush the directory holding the backup: \(why)")
+        }
+        close(dfd)
     }
 
     /// Reads a backup file.
