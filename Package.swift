@@ -10,7 +10,10 @@
 //   DiskPartitions  MBR, GPT and SMI/VTOC tables (pure)
 //   DiskContainers  qcow2, VMDK, VHD, VHDX and zstd/xz/gzip-compressed raw as virtual disks (pure: reads
 //                   through a caller's positional reader, never opens a file)
-//   ZFSImage        the only module that opens files and devices
+//   RawIO           the only module that opens disk images and block devices: positional reads and writes,
+//                   sizes, holes, read-ahead (swift-system's FileDescriptor; what differs between Linux, macOS
+//                   and FreeBSD is in one file, ImageFile+Platform.swift)
+//   ZFSImage        images and devices for the label side (through RawIO): vdev discovery, backups, edits
 //   ZLabel          umbrella: everything above, and nothing that speaks HTTP
 //   AWSCore, EBSUpload  SigV4, AWS configuration, HTTP, EBS direct upload (product ZLabelEC2)
 //   EC2AMI          RegisterImage, DescribeImages, CopyImage, launch permissions; waits (product ZLabelEC2)
@@ -56,6 +59,11 @@ let package = Package(
         .target(name: "ZFSLabel", dependencies: ["NVList", "ZFSChecksum"], swiftSettings: strict),
         .target(name: "DiskPartitions", swiftSettings: strict),
         .target(name: "BootTargets", swiftSettings: strict),
+        .target(
+            name: "RawIO",
+            dependencies: [.product(name: "SystemPackage", package: "swift-system")],
+            swiftSettings: strict
+        ),
         .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CZstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CLZMA", providers: [.apt(["liblzma-dev"])]),
@@ -64,8 +72,7 @@ let package = Package(
         .target(
             name: "ZFSImage",
             dependencies: [
-                "ZFSLabel", "DiskPartitions", "DiskContainers",
-                .product(name: "SystemPackage", package: "swift-system"),
+                "ZFSLabel", "DiskPartitions", "DiskContainers", "RawIO",
             ],
             swiftSettings: strict
         ),
@@ -88,7 +95,9 @@ let package = Package(
         .systemLibrary(name: "CXXHash", providers: [.apt(["libxxhash-dev"])]),
         .target(
             name: "EBSUpload",
-            dependencies: ["AWSCore", "CXXHash", "DiskContainers", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "AWSCore", "CXXHash", "DiskContainers", "RawIO", .product(name: "NIOCore", package: "swift-nio"),
+            ],
             swiftSettings: strict
         ),
         .target(
@@ -130,6 +139,7 @@ let package = Package(
         .testTarget(name: "DiskPartitionsTests", dependencies: ["DiskPartitions"], swiftSettings: strict),
         .testTarget(name: "BootTargetsTests", dependencies: ["BootTargets"], swiftSettings: strict),
         .testTarget(name: "DiskContainersTests", dependencies: ["DiskContainers", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "RawIOTests", dependencies: ["RawIO"], swiftSettings: strict),
         .testTarget(name: "ZFSImageTests", dependencies: ["ZFSImage", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ZFSMOSTests", dependencies: ["ZFSMOS", "TestSupport"], swiftSettings: strict),
         .testTarget(

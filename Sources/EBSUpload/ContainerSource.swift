@@ -2,14 +2,16 @@
 // bytes, read through the pure DiskContainers parsers, and its allocation map as the hole map.
 
 public import DiskContainers
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Darwin)
-    import Darwin
-#endif
+public import RawIO
 
-/// The EC2 side's read-only file is the positional reader the container parsers consume.
-extension ImageFile: ContainerReader {}
+/// An image file as the positional reader the container parsers consume.
+struct FileReader: ContainerReader {
+    let file: ImageFile
+    var size: UInt64 { file.size }
+    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws {
+        try file.read(into: buffer, at: offset)
+    }
+}
 
 /// The virtual disk inside a container file, as an ``ImageSource``: ``dataExtents()`` is the container's
 /// allocation map (unallocated clusters, grains and blocks are holes, never read and never sent), and reads
@@ -25,12 +27,16 @@ public struct ContainerImageSource: ImageSource {
     public var size: UInt64 { disk.virtualSize }
 
     public func dataExtents() throws -> [Range<UInt64>] {
-        do { return try disk.dataExtents() } catch { throw ImageError(path: path, "\(disk.format) image: \(error)") }
+        do { return try disk.dataExtents() } catch {
+            throw ImageError(.read, path: path, offset: error.offset,
+                             message: "\(disk.format) image: \(error.structure): \(error.message)")
+        }
     }
 
     public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws {
         do { try disk.read(into: buffer, at: offset) } catch {
-            throw ImageError(path: path, "\(disk.format) image: \(error)")
+            throw ImageError(.read, path: path, offset: error.offset,
+                             message: "\(disk.format) image: \(error.structure): \(error.message)")
         }
     }
 }
@@ -56,13 +62,14 @@ public struct UploadImage: Sendable {
     ///   (the message names the structure and the byte offset), or it is a compressed raw image.
     public static func open(path: String) throws -> UploadImage {
         let file = try ImageFile(path: path)
-        var st = stat()
-        if stat(path, &st) == 0, st.st_mode & S_IFMT == S_IFBLK {
+        if file.isBlockDevice {
             return UploadImage(path: path, source: file, identity: file.identity, container: nil)
         }
-        func failed(_ error: ContainerError) -> ImageError { ImageError(path: path, error.description) }
+        func failed(_ error: ContainerError) -> ImageError {
+            ImageError(.read, path: path, offset: error.offset, message: "\(error.structure): \(error.message)")
+        }
         let opened: OpenedContainer
-        do { opened = try DiskContainer.open(file) } catch { throw failed(error) }
+        do { opened = try DiskContainer.open(FileReader(file: file)) } catch { throw failed(error) }
         switch opened {
         case .disk(let disk) where disk.format == .raw:
             return UploadImage(path: path, source: file, identity: file.identity, container: nil)
@@ -79,7 +86,7 @@ public struct UploadImage: Sendable {
                 let name = extent.fileName.hasPrefix("/") ? extent.fileName : folder + extent.fileName
                 let extentFile = try ImageFile(path: name)
                 files.append(extentFile)
-                readers.append(extentFile)
+                readers.append(FileReader(file: extentFile))
                 identity.size &+= extentFile.identity.size
                 identity.modifiedNanoseconds = max(identity.modifiedNanoseconds, extentFile.identity.modifiedNanoseconds)
             }
@@ -88,7 +95,7 @@ public struct UploadImage: Sendable {
             return UploadImage(path: path, source: ContainerImageSource(path: path, disk: disk, files: files),
                                identity: identity, container: disk.format.description)
         case .stream(let compression):
-            throw ImageError(path: path, "is a \(compression)-compressed raw image: decompress it first "
+            throw ImageError(.open, path: path, message: "is a \(compression)-compressed raw image: decompress it first "
                 + "(the upload reads a raw image, a block device, or a qcow2, VMDK, VHD or VHDX container)")
         }
     }

@@ -1,4 +1,5 @@
 public import DiskContainers
+public import RawIO
 
 /// An image inside a VM disk container (qcow2, VMDK, VHD, VHDX), read through the DiskContainers module: the
 /// virtual disk's bytes, read-only. Labels are read from it exactly as from a raw image.
@@ -56,7 +57,7 @@ extension ImageFile {
     ///   random access: decompress it first).
     /// Opens `path` for an in-place label edit (`set`, `restore`, `repair-checksums`): a raw image or block
     /// device. A VM disk container or a compressed raw image is refused before anything is written, with
-    /// an ``ImageError`` of code ``ImageError/Code/container`` that says how to proceed.
+    /// an ``ImageError`` of code `ImageError.Code.container` that says how to proceed.
     public static func openForEditing(path: String, mode: ImageFile.Mode) throws(ImageError) -> ImageFile {
         let file = try ImageFile(path: path, mode: mode)
         if file.isBlockDevice { return file }

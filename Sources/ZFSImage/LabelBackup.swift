@@ -96,7 +96,7 @@ public struct LabelBackup: Sendable {
             let e = errno
             throw ImageError(.open, path: path, errno: e, message: e == EEXIST
                 ? "the backup file already exists; refusing to overwrite it"
-                : "cannot create the backup file: \(ImageFile.describe(e))")
+                : "cannot create the backup file: \(ImageError.describe(errno: e))")
         }
         defer { close(fd) }
         let failure: String? = data.withUnsafeBytes { raw in
@@ -105,11 +105,11 @@ public struct LabelBackup: Sendable {
                 let n = systemWrite(fd, raw.baseAddress! + done, raw.count - done)
                 if n < 0 {
                     if errno == EINTR { continue }
-                    return ImageFile.describe(errno)
+                    return ImageError.describe(errno: errno)
                 }
                 done += n
             }
-            return fsync(fd) == 0 ? nil : ImageFile.describe(errno)
+            return fsync(fd) == 0 ? nil : ImageError.describe(errno: errno)
         }
         if let failure { throw ImageError(.write, path: path, message: "cannot write the backup: \(failure)") }
         // The file's bytes are on disk; its name is only once the directory holding it is flushed too. Without

@@ -229,11 +229,6 @@ extension ObjectSet {
         }
     }
 
-    /// The entry `name` of ZAP object `object`, or `nil`.
-    public func zapLookup(_ object: UInt64, _ name: String) throws(MOSError) -> ZAPEntry? {
-        try zapEntries(object).first { $0.name == name }
-    }
-
     /// The byte order of data block `blkid` of `dnode`: its block pointer's.
     func blockOrder(of dnode: Dnode, object: UInt64, blkid: UInt64) throws(MOSError) -> ByteOrder {
         try blockPointer(of: dnode, object: object, blkid: blkid)?.byteOrder ?? dnode.byteOrder

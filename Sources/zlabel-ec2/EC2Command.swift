@@ -35,6 +35,7 @@ func exitStatus(for error: any Error) -> Int32? {
     case is SnapshotUploadError, is UploadFailure, is AWSServiceError, is TransportError, is AWSConfigurationError,
          is AWSResponseError:
         1
+    case let e as ImageError where e.code == .other: 1  // the journal or state files, not the image
     default: CommandExitStatus.forLabelError(error)
     }
 }

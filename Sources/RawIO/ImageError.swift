@@ -1,4 +1,10 @@
+import SystemPackage
+
 /// A failure to open, read, write or flush an image, naming the file and the byte offset.
+///
+/// ``ImageFile`` throws it for every failed system call; the modules above it throw it too for what they find
+/// wrong with an image (``Code/partitionTable`` and ``Code/container``), so that one type names every problem
+/// with an image, whatever layer found it.
 public struct ImageError: Error, Sendable, Hashable, CustomStringConvertible {
     /// What went wrong.
     public enum Code: Sendable, Hashable {
@@ -18,8 +24,12 @@ public struct ImageError: Error, Sendable, Hashable, CustomStringConvertible {
         case range
         /// The partition table is broken, or names no such partition.
         case partitionTable
-        /// The file is a VM disk container or a compressed image: its labels are read, never edited in place.
+        /// The file is a VM disk container or a compressed image that cannot be used this way (its labels are
+        /// read, never edited in place), or its container is malformed.
         case container
+        /// Another system call on a file failed: one of the files a caller keeps beside the image (the
+        /// uploader's journal, say).
+        case other
     }
 
     /// What went wrong.
@@ -40,6 +50,11 @@ public struct ImageError: Error, Sendable, Hashable, CustomStringConvertible {
         self.offset = offset
         self.errno = errno
         self.message = message
+    }
+
+    /// The system's sentence for `errno` (`strerror`), e.g. "No such file or directory".
+    public static func describe(errno: Int32) -> String {
+        Errno(rawValue: errno).description
     }
 
     public var description: String {
