@@ -32,6 +32,14 @@
 // names the structure and the byte offset in the container file, and the caller adds the file's name.
 // Nothing here opens a file or writes anything: reads go through a `ContainerReader` the caller supplies.
 //
+// Writing in place (InPlaceWrite.swift)
+//   For an edit of a few bytes (zlabel's label writes), `InPlaceWritable.hostRanges(forWriting:)` names the
+//   file bytes that hold a virtual range, or throws an `InPlaceWriteRefusal` with a typed reason: qcow2
+//   (allocated, uncompressed, refcount-1 clusters; no snapshots, not dirty), VMDK monolithicSparse
+//   (allocated grains) and flat extents, VHD fixed and dynamic (allocated blocks, sectors present in the
+//   bitmap). The caller overwrites exactly those bytes; no table or header ever needs to change, so nothing
+//   here writes either. streamOptimized VMDK, VHDX and compressed streams are refused as formats.
+//
 // Why hand-written
 //   No Swift package reads these formats. Debian bookworm does ship C libraries for them: libqcow-dev,
 //   libvmdk-dev and libvhdi-dev (libyal; libvhdi covers VHD and VHDX). They are not used because: they are

@@ -16,6 +16,12 @@ public final class QCOW2Disk: VirtualDisk {
     public let extendedL2: Bool
     /// The algorithm of compressed clusters.
     public let compression: Compression
+    /// Internal snapshots in the image (`nb_snapshots`): their clusters may be shared with the active image.
+    public let snapshotCount: UInt32
+    /// Incompatible feature bit 0: QEMU did not close the image cleanly, and refcounts may be out of date.
+    public let dirty: Bool
+    /// Autoclear feature bits (v3), e.g. bit 0 for persistent dirty bitmaps that record every write.
+    public let autoclearFeatures: UInt64
     public enum Compression: Sendable { case deflate, zstd }
 
     let reader: any ContainerReader
@@ -31,6 +37,8 @@ public final class QCOW2Disk: VirtualDisk {
     static let magic: UInt32 = 0x5146_49FB  // "QFI\xfb"
     static let offsetMask: UInt64 = 0x00FF_FFFF_FFFF_FE00
     static let compressedFlag: UInt64 = 1 << 62
+    /// `QCOW_OFLAG_COPIED`: the cluster's refcount is exactly one.
+    static let copiedFlag: UInt64 = 1 << 63
 
     public init(_ reader: any ContainerReader) throws(ContainerError) {
         self.reader = reader
@@ -69,12 +77,17 @@ public final class QCOW2Disk: VirtualDisk {
         }
         let l1Size = UInt64(f.be32(36))
         l1Offset = f.be64(40)
+        snapshotCount = f.be32(60)
+        var dirty = false
+        var autoclear: UInt64 = 0
         var extended = false
         var compression = Compression.deflate
         var headerLength: UInt64 = 72
         if version == 3 {
             let v3 = Fields(try reader.bytes(h, at: 0, count: 104))
             let incompatible = v3.be64(72)
+            dirty = incompatible & 1 != 0
+            autoclear = v3.be64(88)
             headerLength = UInt64(v3.be32(100))
             guard headerLength >= 104, headerLength <= clusterSize else {
                 throw ContainerError(.malformed, h, at: 100, "header_length \(headerLength) is outside 104...\(clusterSize)")
@@ -103,6 +116,8 @@ public final class QCOW2Disk: VirtualDisk {
             }
         }
         self.extendedL2 = extended
+        self.dirty = dirty
+        self.autoclearFeatures = autoclear
         self.compression = compression
         l2Entries = clusterSize / (extended ? 16 : 8)
         // Enough L1 entries to map the virtual size, no more than QEMU allows (32 MiB of table).

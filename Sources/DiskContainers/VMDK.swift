@@ -16,6 +16,8 @@ public final class VMDKSparseDisk: VirtualDisk {
     public let grainSize: UInt64
     /// The embedded descriptor, when the extent has one.
     public let descriptor: VMDKDescriptor?
+    /// The header's `uncleanShutdown` byte: the extent was not closed cleanly.
+    public let uncleanShutdown: Bool
 
     let reader: any ContainerReader
     let gtEntries: UInt64
@@ -32,6 +34,7 @@ public final class VMDKSparseDisk: VirtualDisk {
         let version: UInt32, flags: UInt32, capacity: UInt64, grainSectors: UInt64
         let descriptorOffset: UInt64, descriptorSize: UInt64, gtEntries: UInt32, gdOffset: UInt64
         let compressAlgorithm: UInt16
+        let uncleanShutdown: Bool
 
         init(_ b: [UInt8], at offset: UInt64, structure h: String) throws(ContainerError) {
             let f = Fields(b)
@@ -50,6 +53,7 @@ public final class VMDKSparseDisk: VirtualDisk {
             gtEntries = f.le32(44)
             gdOffset = f.le64(56)
             compressAlgorithm = f.le16(77)
+            uncleanShutdown = f.u8(72) != 0
             guard grainSectors >= 1, grainSectors <= 2048, grainSectors & (grainSectors - 1) == 0 else {
                 throw ContainerError(.malformed, h, at: offset + 20, "grain size \(grainSectors) sectors is not a power of two up to 1 MiB")
             }
@@ -84,6 +88,7 @@ public final class VMDKSparseDisk: VirtualDisk {
                 throw ContainerError(.malformed, "VMDK footer", at: footerAt + 56, "the footer too says the grain directory is at the end")
             }
         }
+        uncleanShutdown = header.uncleanShutdown
         let compressed = header.flags & (1 << 16) != 0
         if compressed {
             guard header.compressAlgorithm == 1 else {

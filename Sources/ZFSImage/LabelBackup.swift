@@ -118,7 +118,7 @@ public struct LabelBackup: Sendable {
         let directory = slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
         let dfd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard dfd >= 0, fsync(dfd) == 0 || errno == EINVAL else {
-            let why = ImageFile.describe(errno)
+            let why = ImageError.describe(errno: errno)
             if dfd >= 0 { close(dfd) }
             throw ImageError(.write, path: directory, message: "cannot flush the directory holding the backup: \(why)")
         }

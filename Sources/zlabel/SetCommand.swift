@@ -106,6 +106,10 @@ struct SetLabels: ParsableCommand {
             for note in targetNotes { printError("target: \(note)") }
             print(plan.summary, terminator: "")
         }
+        // An image inside a VM disk container: every planned write must be possible in place (dry run too).
+        try InPlaceRehearsal.check(targets.map(\.image)) { images in
+            _ = try LabelWriter.apply(plan, to: zip(targets, images).map { EditTarget(image: $1, region: $0.region) }, backupPath: nil)
+        }
         if dryRun {
             if json { print(plan.json.rendered()) } else { print("dry run: nothing written") }
             return
@@ -170,7 +174,10 @@ struct Restore: ParsableCommand {
             throw ValidationError("\(from) holds no labels of \(image) (it has: \(backup.entries.map(\.path).joined(separator: ", ")))")
         }
         let outcome: LabelBackup.RestoreOutcome
-        do { outcome = try LabelBackup.restore(entry, into: file) } catch var error as ImageError where error.message.contains("changed since") {
+        do {
+            try InPlaceRehearsal.check([file]) { images in _ = try LabelBackup.restore(entry, into: images[0]) }
+            outcome = try LabelBackup.restore(entry, into: file)
+        } catch var error as ImageError where error.message.contains("changed since") {
             // Most often a later `zlabel set` made a newer backup: name it, since it must be restored first.
             if let newer = LabelBackup.backup(thatWrote: file, among: LabelBackup.series(of: from)) {
                 error.message += "; a later edit saved its labels in \(newer): restore from it first (zlabel restore \(image) --from \(newer)), then from \(from)"
@@ -212,7 +219,11 @@ struct RepairChecksums: ParsableCommand {
         let file = try ImageFile.openForEditing(path: path, mode: dryRun ? .readOnly : .readWrite)
         var repaired = 0
         var outcomes: [JSONValue] = []
-        for region in try file.findVdevs(selector).regions {
+        let regions = try file.findVdevs(selector).regions
+        try InPlaceRehearsal.check([file]) { images in
+            for region in regions { _ = try ChecksumRepair.run(image: images[0], region: region) }
+        }
+        for region in regions {
             for outcome in try ChecksumRepair.run(image: file, region: region, dryRun: dryRun) {
                 if json {
                     outcomes.append(.object([

@@ -76,9 +76,38 @@ public func checkDisk(_ disk: any VirtualDisk) {
     fuzzRequire((try? disk.read(at: size, count: 1)) == nil, "a read past the end succeeded")
 }
 
+/// Checks the in-place write mapping of a disk stored in `file` alone: for the start of the disk and of its
+/// first data extents, a mapping that is not refused covers the range exactly, in order, and names file bytes
+/// inside the file that hold exactly the virtual bytes.
+public func checkInPlace(_ disk: any VirtualDisk, in file: SparseFile) {
+    guard !(disk is VMDKFlatDisk), let writable = try? DiskContainer.writableInPlace(disk) else { return }
+    let size = disk.virtualSize
+    var probes: [Range<UInt64>] = [0..<min(size, 65536)]
+    if size <= 1 << 28, let extents = try? disk.dataExtents() {
+        for e in extents.prefix(4) { probes.append(e.lowerBound..<min(e.upperBound, e.lowerBound + 65536)) }
+    }
+    for probe in probes where !probe.isEmpty {
+        guard let ranges = try? writable.hostRanges(forWriting: probe) else { continue }
+        fuzzRequire(ranges.first?.virtual.lowerBound == probe.lowerBound && ranges.last?.virtual.upperBound == probe.upperBound,
+                    "host ranges do not cover \(probe)")
+        var pos = probe.lowerBound
+        for r in ranges {
+            fuzzRequire(r.file == 0 && r.virtual.lowerBound == pos && !r.virtual.isEmpty, "host range \(r) out of order")
+            pos = r.virtual.upperBound
+            let (end, overflow) = r.offset.addingReportingOverflow(UInt64(r.virtual.count))
+            fuzzRequire(!overflow && end <= file.size, "host range \(r) passes the end of the file")
+            var host = [UInt8](repeating: 0, count: r.virtual.count)
+            let hostRead: Void? = host.withUnsafeMutableBytes { try? file.read(into: $0, at: r.offset) }
+            guard hostRead != nil, let virtual = try? disk.read(at: r.virtual.lowerBound, count: r.virtual.count) else { continue }
+            fuzzRequire(host == virtual, "file bytes at \(r.offset) are not the virtual bytes \(r.virtual)")
+        }
+    }
+}
+
 /// Runs `open` on the input's sparse file and checks the disk it returns; errors are fine.
 public func fuzzDisk(_ input: [UInt8], _ open: (SparseFile) throws -> any VirtualDisk) {
     let file = SparseFile(input)
     guard let disk = try? open(file) else { return }
     checkDisk(disk)
+    checkInPlace(disk, in: file)
 }
