@@ -82,17 +82,10 @@ struct SetLabels: ParsableCommand {
         var edit = LeafEdit(leaf: try selector())
         var targetNotes: [String] = []
         if let (bootTarget, device) = try parseTarget(target, device: device) {
-            let plan = try bootTarget.plan(device: device, placement: try PoolPlacement(region: targets[0].region))
-            edit.adopt(plan)
-            targetNotes = plan.notes
-            if targets[0].region.partition == nil {
-                targetNotes.append("no partition table in \(targets[0].image.path): the pool is taken to be in slice 0 (minor :a)")
-            }
-            if edit.leaf == .automatic, targets.count == 1 {
-                // The target describes the disk this image is: its own leaf.
-                let labels = try targets[0].image.readLabels(in: targets[0].region)
-                if let guid = labels.config?.uint64("guid") { edit.leaf = .guid(guid) }
-            }
+            let planned = try TargetEdit(
+                target: bootTarget, device: device, member: targets[0], leaf: edit.leaf, onlyMember: targets.count == 1)
+            edit = planned.edit
+            targetNotes = planned.notes
         }
         if let physPath { edit.physPath = .set(NVString(physPath)) }
         if let path { edit.path = .set(NVString(path)) }
