@@ -86,10 +86,10 @@ public struct BootView: Sendable, Hashable {
         return .object([
             ("loader", .string(loader.rawValue)), ("pool", .string(pool)),
             ("bootfs", bootfs.map { .object([("name", .string($0.name)), ("object", .uint($0.object))]) } ?? .null),
-            ("label", label.map { .uint(UInt64($0)) } ?? .null), ("bootVdevGUID", opt(bootVdevGUID)),
+            ("label", label.map { .uint(UInt64($0)) } ?? .null), ("boot_vdev_guid", opt(bootVdevGUID)),
             ("bootpath", opt(bootpath)), ("diskdevid", opt(diskdevid)),
-            ("poolGUID", opt(poolGUID)), ("vdevGUID", opt(vdevGUID)),
-            ("zfsBootfs", opt(bootfsArgument)), ("canBoot", .bool(canBoot)),
+            ("pool_guid", opt(poolGUID)), ("vdev_guid", opt(vdevGUID)),
+            ("zfs_bootfs", opt(bootfsArgument)), ("can_boot", .bool(canBoot)),
             ("problems", .array(problems.map(JSONValue.string))), ("notes", .array(notes.map(JSONValue.string))),
         ])
     }

@@ -541,7 +541,7 @@ extension Diagnosis {
                     ("effective", opt(field.effective)),
                 ]
                 members.append(("mos", field.mos.map { opt($0) } ?? .null))
-                members.append(("mosRead", .bool(field.mos != nil)))
+                members.append(("mos_read", .bool(field.mos != nil)))
                 switch field.target {
                 case .set(let v)?: members.append(("target", .object([("set", .string(v))])))
                 case .remove?: members.append(("target", .object([("remove", .bool(true))])))
@@ -551,12 +551,12 @@ extension Diagnosis {
             }
             return .object([
                 ("guid", .uint(leaf.guid)), ("image", .string(leaf.image)), ("partition", opt(leaf.region.name)),
-                ("bootDisk", .bool(leaf.isBootDisk)), ("inMOS", leaf.inMOS.map(JSONValue.bool) ?? .null),
+                ("boot_disk", .bool(leaf.isBootDisk)), ("in_mos", leaf.inMOS.map(JSONValue.bool) ?? .null),
                 ("fields", .object(fields)),
             ])
         }
         return .object([
-            ("pool", .string(pool)), ("poolGUID", poolGUID.map(JSONValue.uint) ?? .null),
+            ("pool", .string(pool)), ("pool_guid", poolGUID.map(JSONValue.uint) ?? .null),
             ("target", opt(target?.target.rawValue)), ("device", opt(target?.device?.description)),
             ("loader", opt(loader?.rawValue)),
             ("leaves", .array(leafJSON)),

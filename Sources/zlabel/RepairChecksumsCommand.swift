@@ -1,4 +1,5 @@
 import ArgumentParser
+import CLISupport
 import ZLabel
 
 struct RepairChecksums: ParsableCommand {
@@ -35,10 +36,10 @@ struct RepairChecksums: ParsableCommand {
             }
         }
         if json {
-            print(JSONValue.object([
-                ("image", .string(path)), ("dryRun", .bool(dryRun)), ("repaired", .uint(UInt64(repaired))),
+            printJSON(.object([
+                ("image", .string(path)), ("dry_run", .bool(dryRun)), ("repaired", .uint(UInt64(repaired))),
                 ("labels", .array(outcomes)),
-            ]).rendered())
+            ]))
         }
         if dryRun && !json { print("dry run: nothing written") }
         if !dryRun && repaired == 0 { throw ExitCode(1) }

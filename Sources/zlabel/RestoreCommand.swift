@@ -1,4 +1,5 @@
 import ArgumentParser
+import CLISupport
 #if canImport(FoundationEssentials)
     import FoundationEssentials
 #else
@@ -42,10 +43,10 @@ struct Restore: ParsableCommand {
         if json {
             let restored: UInt64
             if case .restored(let n) = outcome { restored = UInt64(n) } else { restored = 0 }
-            print(JSONValue.object([
-                ("image", .string(image)), ("backup", .string(from)), ("labelsRestored", .uint(restored)),
-                ("alreadyOriginal", .bool(outcome == .alreadyOriginal)),
-            ]).rendered())
+            printJSON(.object([
+                ("image", .string(image)), ("backup", .string(from)), ("labels_restored", .uint(restored)),
+                ("already_original", .bool(outcome == .alreadyOriginal)),
+            ]))
             return
         }
         switch outcome {

@@ -100,14 +100,14 @@ struct SetLabels: ParsableCommand {
             print(plan.summary, terminator: "")
         }
         if dryRun {
-            if json { print(plan.json.rendered()) } else { print("dry run: nothing written") }
+            if json { printJSON(plan.json) } else { print("dry run: nothing written") }
             return
         }
         let backupPath = backup ?? LabelWriter.defaultBackupPath(for: targets[0].image.path)
         let report = try LabelWriter.apply(plan, to: targets, backupPath: backupPath)
         if json {
-            print(JSONValue.object([("plan", plan.json), ("backup", report.backup.map(JSONValue.string) ?? .null),
-                                    ("labelsWritten", .uint(UInt64(report.writes.count)))]).rendered())
+            printJSON(.object([("plan", plan.json), ("backup", report.backup.map(JSONValue.string) ?? .null),
+                               ("labels_written", .uint(UInt64(report.writes.count)))]))
         } else if let saved = report.backup {
             print("wrote \(report.writes.count) labels; read back and verified; original labels saved in \(saved)")
         }

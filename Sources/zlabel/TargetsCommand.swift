@@ -1,11 +1,12 @@
 import ArgumentParser
+import CLISupport
 import ZLabel
 
 struct Targets: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "List the EC2 boot targets, what each sets in the labels, and why.")
 
-    @Flag(help: "Print the targets as a JSON array.")
+    @Flag(help: "Print the targets as one JSON object.")
     var json = false
 
     func run() {
@@ -14,13 +15,13 @@ struct Targets: ParsableCommand {
             return
         }
         let strings = { (list: [String]) in JSONValue.array(list.map(JSONValue.string)) }
-        print(JSONValue.array(BootTarget.allCases.map { target in
+        printJSON(.object([("targets", .array(BootTarget.allCases.map { target in
             let info = target.info
             return .object([
                 ("name", .string(target.rawValue)), ("summary", .string(info.summary)), ("sets", strings(info.sets)),
                 ("reasons", strings(info.reasons)), ("sources", strings(info.sources)),
-                ("defaultDevice", target.defaultDevice.map { .string("\($0)") } ?? .null),
+                ("default_device", target.defaultDevice.map { .string("\($0)") } ?? .null),
             ])
-        }).rendered())
+        }))]))
     }
 }
