@@ -19,29 +19,9 @@ struct RepairChecksums: ParsableCommand {
     func run() throws {
         let (path, selector) = try options.region.resolve(options.image)
         let file = try ImageFile.openForEditing(path: path, mode: dryRun ? .readOnly : .readWrite)
-        var repaired = 0
-        var outcomes: [JSONValue] = []
-        for region in try file.findVdevs(selector).regions {
-            for outcome in try ChecksumRepair.run(image: file, region: region, dryRun: dryRun) {
-                if json {
-                    outcomes.append(.object([
-                        ("region", region.name.map(JSONValue.string) ?? .null), ("label", .uint(UInt64(outcome.label))),
-                        ("offset", .uint(outcome.offset)), ("repaired", .bool(outcome.repaired)),
-                        ("reason", .string(outcome.reason)),
-                    ]))
-                } else {
-                    print("\(path): label \(outcome.label) at byte \(outcome.offset): \(outcome.reason)")
-                }
-                if outcome.repaired { repaired += 1 }
-            }
-        }
-        if json {
-            printJSON(.object([
-                ("image", .string(path)), ("dry_run", .bool(dryRun)), ("repaired", .uint(UInt64(repaired))),
-                ("labels", .array(outcomes)),
-            ]))
-        }
+        let report = try ChecksumRepairReport(image: file, path: path, selector: selector, dryRun: dryRun)
+        if json { printJSON(report.json) } else { for line in report.lines { print(line) } }
         if dryRun && !json { print("dry run: nothing written") }
-        if !dryRun && repaired == 0 { throw ExitCode(1) }
+        if !dryRun && report.repaired == 0 { throw ExitCode(1) }
     }
 }
