@@ -80,3 +80,19 @@ public struct TargetEdit: Sendable {
         self.notes = notes
     }
 }
+
+extension BootTarget {
+    /// Every target as the `zlabel targets --json` object (`{"targets": [...]}`, without the schema version
+    /// the command adds): name, summary, what it sets and why, the sources, the default device.
+    public static var catalogJSON: JSONValue {
+        let strings = { (list: [String]) in JSONValue.array(list.map(JSONValue.string)) }
+        return .object([("targets", .array(allCases.map { target in
+            let info = target.info
+            return .object([
+                ("name", .string(target.rawValue)), ("summary", .string(info.summary)), ("sets", strings(info.sets)),
+                ("reasons", strings(info.reasons)), ("sources", strings(info.sources)),
+                ("default_device", target.defaultDevice.map { .string("\($0)") } ?? .null),
+            ])
+        }))])
+    }
+}

@@ -107,11 +107,7 @@ struct Verify: ParsableCommand {
         let report = try options.report()
         let problems = report.problems
         if json {
-            printJSON(.object([
-                ("ok", .bool(problems.isEmpty)),
-                ("problems", .array(problems.map(JSONValue.string))),
-                ("notes", .array(report.notes.map(JSONValue.string))),
-            ]))
+            printJSON(report.verdictJSON)
         } else {
             for p in problems { print(p) }
             for n in report.notes { print("note: \(n)") }

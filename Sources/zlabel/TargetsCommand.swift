@@ -14,14 +14,6 @@ struct Targets: ParsableCommand {
             print(BootTarget.catalog(), terminator: "")
             return
         }
-        let strings = { (list: [String]) in JSONValue.array(list.map(JSONValue.string)) }
-        printJSON(.object([("targets", .array(BootTarget.allCases.map { target in
-            let info = target.info
-            return .object([
-                ("name", .string(target.rawValue)), ("summary", .string(info.summary)), ("sets", strings(info.sets)),
-                ("reasons", strings(info.reasons)), ("sources", strings(info.sources)),
-                ("default_device", target.defaultDevice.map { .string("\($0)") } ?? .null),
-            ])
-        }))]))
+        printJSON(BootTarget.catalogJSON)
     }
 }
