@@ -2,7 +2,7 @@
 // a library error into one line on standard error and the exit status of README.md's table.
 
 public import ArgumentParser
-import ZLabel
+public import ZLabel
 
 #if canImport(Glibc)
     import Glibc
@@ -83,4 +83,9 @@ public func printError(_ line: String) {
         guard n > 0 else { return }
         done += n
     }
+}
+
+/// Prints `body` on standard output as a versioned JSON document (``JSONDocument/wrap(_:)``).
+public func printJSON(_ body: JSONValue) {
+    print(JSONDocument.wrap(body).rendered())
 }

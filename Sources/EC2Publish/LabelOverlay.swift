@@ -63,20 +63,18 @@ extension PlannedLabelEdit {
         let vdev = report.vdevs[0]
 
         let device = try rootDevice.map { name throws(BootTargetError) in try XenDeviceName(parsing: name) }
-        let targetPlan = try target.plan(device: target == .ec2Nitro ? nil : device, placement: try PoolPlacement(region: vdev.region))
-        var edit = LeafEdit()
-        edit.adopt(targetPlan)
-        if let devid { edit.devid = .set(NVString(devid)) }
-        edit.removeHostid = removeHostid
-        if let guid = vdev.labels.config?.uint64("guid") { edit.leaf = .guid(guid) }
-        let plan = try LabelWriter.plan([EditTarget(image: image, region: vdev.region)], edit: edit)
+        let member = EditTarget(image: image, region: vdev.region)
+        let targetEdit = try TargetEdit(
+            target: target, device: target == .ec2Nitro ? nil : device, member: member, devid: devid,
+            removeHostid: removeHostid)
+        let plan = try LabelWriter.plan([member], edit: targetEdit.edit)
 
         // The boot verdict doctor gives, on the labels as the edit leaves them: an image the target's loader
         // cannot boot is refused before anything is sent.
         var edited = vdev.labels
-        let member = plan.members[0]
-        for change in member.labels where change.action != .keep {
-            if let i = edited.labels.firstIndex(where: { $0.index == change.index }) { edited.labels[i].config = member.after }
+        let planned = plan.members[0]
+        for change in planned.labels where change.action != .keep {
+            if let i = edited.labels.firstIndex(where: { $0.index == change.index }) { edited.labels[i].config = planned.after }
         }
         let pool = try? PoolInspection(images: [(image, selector)])
         let verdict = Diagnosis.bootVerdict(target: target, labels: edited, pool: pool)
@@ -89,12 +87,9 @@ extension PlannedLabelEdit {
             guard let area = change.newConfigArea else { continue }
             try overlay.replace(at: vdev.region.offset + change.configOffset, with: area)
         }
-        var notes = targetPlan.notes
-        if vdev.region.partition == nil {
-            notes.append("no partition table in \(imagePath): the pool is taken to be in slice 0 (minor :a)")
-        }
         return PlannedLabelEdit(
-            imagePath: imagePath, region: vdev.region, plan: plan, targetPlan: targetPlan, overlay: overlay, notes: notes)
+            imagePath: imagePath, region: vdev.region, plan: plan, targetPlan: targetEdit.plan, overlay: overlay,
+            notes: targetEdit.notes)
     }
 }
 

@@ -379,7 +379,7 @@ extension LabelEditPlan {
     /// The plan as JSON, for `--json`.
     public var json: JSONValue {
         .object([
-            ("leafGuid", .uint(leafGuid)),
+            ("leaf_guid", .uint(leafGuid)),
             ("members", .array(members.map { m in
                 .object([
                     ("name", .string(m.name)), ("guid", .uint(m.guid)),
@@ -394,7 +394,7 @@ extension LabelEditPlan {
                         case .rewrite: action = "rewrite"
                         case .writeFresh: action = "write-fresh"
                         }
-                        return .object([("index", .uint(UInt64(l.index))), ("statusBefore", .string(l.statusBefore.rawValue)),
+                        return .object([("index", .uint(UInt64(l.index))), ("status_before", .string(l.statusBefore.rawValue)),
                                         ("action", .string(action))])
                     })),
                 ])

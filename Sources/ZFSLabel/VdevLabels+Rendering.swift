@@ -3,7 +3,7 @@ import ZFSChecksum
 
 extension VdevLabels {
     /// The labels as one member of the `vdevs` array of `zlabel inspect --json`:
-    /// `{"offset","size","labels":[{"index","offset","status","byteOrder","config"}],"activeUberblock"}`.
+    /// `{"offset","size","labels":[{"index","offset","status","byte_order","config"}],"active_uberblock"}`.
     ///
     /// - Parameters:
     ///   - offset: where the leaf starts in the image; label offsets are relative to it.
@@ -12,18 +12,18 @@ extension VdevLabels {
         var members: [(String, JSONValue)] = [("offset", .uint(offset)), ("size", .uint(vdevSize))]
         members.append(("labels", .array(labels.map { $0.json(includeUberblocks: includeUberblocks) })))
         if let active = activeUberblock {
-            members.append(("activeUberblock", .object([
+            members.append(("active_uberblock", .object([
                 ("txg", .uint(active.uberblock.txg)),
                 ("timestamp", .uint(active.uberblock.timestamp)),
-                ("guidSum", .uint(active.uberblock.guidSum)),
+                ("guid_sum", .uint(active.uberblock.guidSum)),
                 ("label", .uint(UInt64(active.label))),
                 ("slot", .uint(UInt64(active.slot))),
                 ("version", .uint(active.uberblock.version)),
-                ("versionSupported", .bool(active.uberblock.hasSupportedVersion)),
-                ("mmpSequence", .uint(active.uberblock.mmpSequence)),
+                ("version_supported", .bool(active.uberblock.hasSupportedVersion)),
+                ("mmp_sequence", .uint(active.uberblock.mmpSequence)),
             ])))
         } else {
-            members.append(("activeUberblock", .null))
+            members.append(("active_uberblock", .null))
         }
         return .object(members)
     }
@@ -98,11 +98,11 @@ extension Label {
             ("index", .uint(UInt64(index))),
             ("offset", .uint(offset)),
             ("status", .string(status.rawValue)),
-            ("byteOrder", byteOrder.map { .string($0.rawValue) } ?? .null),
+            ("byte_order", byteOrder.map { .string($0.rawValue) } ?? .null),
         ]
         if let problem {
             members.append(("problem", .string(problem)))
-            if let problemOffset { members.append(("problemOffset", .uint(problemOffset))) }
+            if let problemOffset { members.append(("problem_offset", .uint(problemOffset))) }
         }
         if let config { members.append(("config", config.json)) }
         members.append(("bootenv", bootenv.json))
@@ -111,9 +111,9 @@ extension Label {
                 guard let ub = slot.uberblock else { return nil }
                 return .object([
                     ("slot", .uint(UInt64(slot.index))), ("offset", .uint(slot.offset)),
-                    ("checksumValid", .bool(slot.checksum.isValid)), ("byteOrder", .string(ub.byteOrder.rawValue)),
-                    ("version", .uint(ub.version)), ("txg", .uint(ub.txg)), ("guidSum", .uint(ub.guidSum)),
-                    ("timestamp", .uint(ub.timestamp)), ("mmpSequence", .uint(ub.mmpSequence)),
+                    ("checksum_valid", .bool(slot.checksum.isValid)), ("byte_order", .string(ub.byteOrder.rawValue)),
+                    ("version", .uint(ub.version)), ("txg", .uint(ub.txg)), ("guid_sum", .uint(ub.guidSum)),
+                    ("timestamp", .uint(ub.timestamp)), ("mmp_sequence", .uint(ub.mmpSequence)),
                 ])
             })))
         }

@@ -19,7 +19,7 @@
 //   device's sector count is a multiple of 262144); a `disk` top-level vdev is used, a `mirror` gives its
 //   first child with both keys; bootpath and diskdevid come only together. Other types give neither.
 
-public import NVList
+import NVList
 public import ZFSLabel
 public import ZFSMOS
 
@@ -59,40 +59,6 @@ public struct BootView: Sendable, Hashable {
 
     /// Whether the loader computes its argument and nothing in ``problems`` stops the boot.
     public var canBoot: Bool { bootfsArgument != nil && problems.isEmpty }
-
-    /// The view as text: the argument, then one `key=value` line per field.
-    public var text: String {
-        var out = ""
-        out += "loader=\(loader.rawValue)\n"
-        if let bootfsArgument { out += "\(bootfsArgument)\n" }
-        out += "pool=\(pool)\n"
-        out += "bootfs=\(bootfs.map { "\($0.name) (object \($0.object))" } ?? "")\n"
-        out += "bootpath=\(bootpath ?? "")\n"
-        out += "diskdevid=\(diskdevid ?? "")\n"
-        if loader == .illumos {
-            out += "zfs-bootpool=\(poolGUID.map(String.init) ?? "")\n"
-            out += "zfs-bootvdev=\(vdevGUID.map(String.init) ?? "")\n"
-        }
-        out += "can-boot=\(canBoot ? "yes" : "no")\n"
-        for p in problems { out += "problem: \(p)\n" }
-        for n in notes { out += "note: \(n)\n" }
-        return out
-    }
-
-    /// The view as a JSON object.
-    public var json: JSONValue {
-        func opt(_ s: String?) -> JSONValue { s.map(JSONValue.string) ?? .null }
-        func opt(_ v: UInt64?) -> JSONValue { v.map(JSONValue.uint) ?? .null }
-        return .object([
-            ("loader", .string(loader.rawValue)), ("pool", .string(pool)),
-            ("bootfs", bootfs.map { .object([("name", .string($0.name)), ("object", .uint($0.object))]) } ?? .null),
-            ("label", label.map { .uint(UInt64($0)) } ?? .null), ("bootVdevGUID", opt(bootVdevGUID)),
-            ("bootpath", opt(bootpath)), ("diskdevid", opt(diskdevid)),
-            ("poolGUID", opt(poolGUID)), ("vdevGUID", opt(vdevGUID)),
-            ("zfsBootfs", opt(bootfsArgument)), ("canBoot", .bool(canBoot)),
-            ("problems", .array(problems.map(JSONValue.string))), ("notes", .array(notes.map(JSONValue.string))),
-        ])
-    }
 
     /// What `loader` computes when it boots from the leaf in `labels` (the boot device), for a pool whose
     /// MOS says `bootfs`.

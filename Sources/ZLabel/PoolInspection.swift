@@ -98,7 +98,7 @@ public struct PoolInspection: Sendable {
     }
 
     /// The `zlabel inspect --mos --json` object: the `vdevs` of every image, as `zlabel inspect --json`
-    /// prints them, and `mosConfig`, the MOS config in the same JSON mapping as the label configs.
+    /// prints them, and `mos_config`, the MOS config in the same JSON mapping as the label configs.
     public func json(includeUberblocks: Bool = false) -> JSONValue {
         var vdevs: [JSONValue] = []
         for report in reports {
@@ -108,6 +108,6 @@ public struct PoolInspection: Sendable {
                 vdevs += items
             }
         }
-        return .object([("vdevs", .array(vdevs)), ("mosConfig", mos.config.json)])
+        return .object([("vdevs", .array(vdevs)), ("mos_config", mos.config.json)])
     }
 }

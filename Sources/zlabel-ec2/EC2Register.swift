@@ -102,10 +102,7 @@ struct AMIOptions: ParsableArguments {
     /// Prints the result: the AMI ids one per line, or JSON.
     func printResult<T: Encodable>(_ value: T, ids: [String]) throws {
         if json {
-            let enc = JSONEncoder()
-            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-            enc.keyEncodingStrategy = .convertToSnakeCase
-            print(String(decoding: try enc.encode(value), as: UTF8.self))
+            try printJSONDocument(value)
         } else {
             for id in ids { print(id) }
         }

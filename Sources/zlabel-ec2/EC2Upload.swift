@@ -102,10 +102,7 @@ struct EC2Upload: AsyncParsableCommand {
         }
         console.finishProgress()
         if json {
-            let enc = JSONEncoder()
-            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-            enc.keyEncodingStrategy = .convertToSnakeCase
-            print(String(decoding: try enc.encode(result), as: UTF8.self))
+            try printJSONDocument(result)
         } else {
             print(result.snapshotID)
         }

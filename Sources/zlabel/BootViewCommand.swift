@@ -1,4 +1,5 @@
 import ArgumentParser
+import CLISupport
 import ZLabel
 
 /// `zlabel boot-view`: what a ZFS boot loader passes to an illumos kernel for the pool in these images.
@@ -29,7 +30,7 @@ struct BootViewCommand: ParsableCommand {
         }
         let pool = try PoolInspection(paths: try images.map { try region.resolve($0) })
         let view = pool.bootView(loader: loader)
-        print(json ? view.json.rendered() : view.text, terminator: json ? "\n" : "")
+        if json { printJSON(view.json) } else { print(view.text, terminator: "") }
         if !view.canBoot { throw ExitCode(1) }
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CLISupport
 import ZLabel
 
 /// `zlabel doctor`: labels against the MOS copy and the target's device, with the fix.
@@ -37,7 +38,7 @@ struct DoctorCommand: ParsableCommand {
         let parsed = try parseTarget(target, device: device)
         let target = parsed?.0, device = parsed?.1
         let diagnosis = try Diagnosis(paths: try images.map { try region.resolve($0) }, target: target, device: device)
-        print(json ? diagnosis.json.rendered() : diagnosis.text, terminator: json ? "\n" : "")
+        if json { printJSON(diagnosis.json) } else { print(diagnosis.text, terminator: "") }
         if !diagnosis.isClean { throw ExitCode(1) }
     }
 }

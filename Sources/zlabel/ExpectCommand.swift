@@ -65,7 +65,7 @@ struct Expect: ParsableCommand {
         let (images, expectations) = try split()
         let report = try ExpectationReport(checking: expectations, paths: try images.map { try region.resolve($0) })
         if json {
-            print(report.json.rendered())
+            printJSON(report.json)
         } else {
             // Silent when all hold (README, "What it does"): a pipeline's log shows only failures.
             for outcome in report.outcomes where verbose || !outcome.holds { print(outcome) }

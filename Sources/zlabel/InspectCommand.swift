@@ -73,12 +73,12 @@ struct Inspect: ParsableCommand {
         if !members.isEmpty && !mos { throw ValidationError("more than one image is only read with --mos") }
         if mos {
             let pool = try PoolInspection(paths: try ([options.image] + members).map { try options.region.resolve($0) })
-            print(json ? pool.json(includeUberblocks: uberblocks).rendered() : pool.mos.zdbText, terminator: json ? "\n" : "")
+            if json { printJSON(pool.json(includeUberblocks: uberblocks)) } else { print(pool.mos.zdbText, terminator: "") }
             return
         }
         let report = try options.report()
         if json {
-            print(report.json(includeUberblocks: uberblocks).rendered())
+            printJSON(report.json(includeUberblocks: uberblocks))
         } else {
             print(report.text(includeUberblocks: uberblocks), terminator: "")
         }
@@ -107,11 +107,7 @@ struct Verify: ParsableCommand {
         let report = try options.report()
         let problems = report.problems
         if json {
-            print(JSONValue.object([
-                ("ok", .bool(problems.isEmpty)),
-                ("problems", .array(problems.map(JSONValue.string))),
-                ("notes", .array(report.notes.map(JSONValue.string))),
-            ]).rendered())
+            printJSON(report.verdictJSON)
         } else {
             for p in problems { print(p) }
             for n in report.notes { print("note: \(n)") }

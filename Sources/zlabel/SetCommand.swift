@@ -82,17 +82,10 @@ struct SetLabels: ParsableCommand {
         var edit = LeafEdit(leaf: try selector())
         var targetNotes: [String] = []
         if let (bootTarget, device) = try parseTarget(target, device: device) {
-            let plan = try bootTarget.plan(device: device, placement: try PoolPlacement(region: targets[0].region))
-            edit.adopt(plan)
-            targetNotes = plan.notes
-            if targets[0].region.partition == nil {
-                targetNotes.append("no partition table in \(targets[0].image.path): the pool is taken to be in slice 0 (minor :a)")
-            }
-            if edit.leaf == .automatic, targets.count == 1 {
-                // The target describes the disk this image is: its own leaf.
-                let labels = try targets[0].image.readLabels(in: targets[0].region)
-                if let guid = labels.config?.uint64("guid") { edit.leaf = .guid(guid) }
-            }
+            let planned = try TargetEdit(
+                target: bootTarget, device: device, member: targets[0], leaf: edit.leaf, onlyMember: targets.count == 1)
+            edit = planned.edit
+            targetNotes = planned.notes
         }
         if let physPath { edit.physPath = .set(NVString(physPath)) }
         if let path { edit.path = .set(NVString(path)) }
@@ -111,14 +104,14 @@ struct SetLabels: ParsableCommand {
             _ = try LabelWriter.apply(plan, to: zip(targets, images).map { EditTarget(image: $1, region: $0.region) }, backupPath: nil)
         }
         if dryRun {
-            if json { print(plan.json.rendered()) } else { print("dry run: nothing written") }
+            if json { printJSON(plan.json) } else { print("dry run: nothing written") }
             return
         }
         let backupPath = backup ?? LabelWriter.defaultBackupPath(for: targets[0].image.path)
         let report = try LabelWriter.apply(plan, to: targets, backupPath: backupPath)
         if json {
-            print(JSONValue.object([("plan", plan.json), ("backup", report.backup.map(JSONValue.string) ?? .null),
-                                    ("labelsWritten", .uint(UInt64(report.writes.count)))]).rendered())
+            printJSON(.object([("plan", plan.json), ("backup", report.backup.map(JSONValue.string) ?? .null),
+                               ("labels_written", .uint(UInt64(report.writes.count)))]))
         } else if let saved = report.backup {
             print("wrote \(report.writes.count) labels; read back and verified; original labels saved in \(saved)")
         }
@@ -145,129 +138,5 @@ func parseTarget(_ target: String?, device: String?) throws -> (BootTarget, XenD
         return (bootTarget, parsed)
     } catch {
         throw ValidationError("\(error)")
-    }
-}
-
-struct Restore: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Put back the labels saved by `zlabel set`, byte for byte.",
-        discussion: "Refuses when the image's labels have changed since the edit that made the backup.")
-
-    @Argument(help: "The image to restore.")
-    var image: String
-
-    @Option(help: "The backup file written by `zlabel set`.")
-    var from: String
-
-    @Flag(help: "Print the result as JSON.")
-    var json = false
-
-    func run() throws {
-        let backup = try LabelBackup(contentsOf: from)
-        let file = try ImageFile.openForEditing(path: image, mode: .readWrite)
-        let resolved = URL(fileURLWithPath: image).standardizedFileURL.path
-        let candidates = backup.entries.filter {
-            URL(fileURLWithPath: $0.path).standardizedFileURL.path == resolved
-                || URL(fileURLWithPath: $0.path).lastPathComponent == URL(fileURLWithPath: image).lastPathComponent
-        }
-        guard let entry = candidates.first ?? (backup.entries.count == 1 ? backup.entries[0] : nil) else {
-            throw ValidationError("\(from) holds no labels of \(image) (it has: \(backup.entries.map(\.path).joined(separator: ", ")))")
-        }
-        let outcome: LabelBackup.RestoreOutcome
-        do {
-            try InPlaceRehearsal.check([file]) { images in _ = try LabelBackup.restore(entry, into: images[0]) }
-            outcome = try LabelBackup.restore(entry, into: file)
-        } catch var error as ImageError where error.message.contains("changed since") {
-            // Most often a later `zlabel set` made a newer backup: name it, since it must be restored first.
-            if let newer = LabelBackup.backup(thatWrote: file, among: LabelBackup.series(of: from)) {
-                error.message += "; a later edit saved its labels in \(newer): restore from it first (zlabel restore \(image) --from \(newer)), then from \(from)"
-            }
-            throw error
-        }
-        if json {
-            let restored: UInt64
-            if case .restored(let n) = outcome { restored = UInt64(n) } else { restored = 0 }
-            print(JSONValue.object([
-                ("image", .string(image)), ("backup", .string(from)), ("labelsRestored", .uint(restored)),
-                ("alreadyOriginal", .bool(outcome == .alreadyOriginal)),
-            ]).rendered())
-            return
-        }
-        switch outcome {
-        case .restored(let n): print("\(image): restored \(n) labels from \(from); read back and verified")
-        case .alreadyOriginal: print("\(image): already holds the saved labels; nothing written")
-        }
-    }
-}
-
-struct RepairChecksums: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "repair-checksums",
-        abstract: "Recompute the checksum of labels whose nvlist unpacks but whose checksum does not match.",
-        discussion: "Like `zhack label repair -c`: the nvlist bytes are kept, only the embedded checksum changes.")
-
-    @OptionGroup var options: ImageOptions
-
-    @Flag(name: .customLong("dry-run"), help: "Report what would be repaired; write nothing.")
-    var dryRun = false
-
-    @Flag(help: "Print one JSON object with every label's outcome instead of text.")
-    var json = false
-
-    func run() throws {
-        let (path, selector) = try options.region.resolve(options.image)
-        let file = try ImageFile.openForEditing(path: path, mode: dryRun ? .readOnly : .readWrite)
-        var repaired = 0
-        var outcomes: [JSONValue] = []
-        let regions = try file.findVdevs(selector).regions
-        try InPlaceRehearsal.check([file]) { images in
-            for region in regions { _ = try ChecksumRepair.run(image: images[0], region: region) }
-        }
-        for region in regions {
-            for outcome in try ChecksumRepair.run(image: file, region: region, dryRun: dryRun) {
-                if json {
-                    outcomes.append(.object([
-                        ("region", region.name.map(JSONValue.string) ?? .null), ("label", .uint(UInt64(outcome.label))),
-                        ("offset", .uint(outcome.offset)), ("repaired", .bool(outcome.repaired)),
-                        ("reason", .string(outcome.reason)),
-                    ]))
-                } else {
-                    print("\(path): label \(outcome.label) at byte \(outcome.offset): \(outcome.reason)")
-                }
-                if outcome.repaired { repaired += 1 }
-            }
-        }
-        if json {
-            print(JSONValue.object([
-                ("image", .string(path)), ("dryRun", .bool(dryRun)), ("repaired", .uint(UInt64(repaired))),
-                ("labels", .array(outcomes)),
-            ]).rendered())
-        }
-        if dryRun && !json { print("dry run: nothing written") }
-        if !dryRun && repaired == 0 { throw ExitCode(1) }
-    }
-}
-
-struct Targets: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "List the EC2 boot targets, what each sets in the labels, and why.")
-
-    @Flag(help: "Print the targets as a JSON array.")
-    var json = false
-
-    func run() {
-        guard json else {
-            print(BootTarget.catalog(), terminator: "")
-            return
-        }
-        let strings = { (list: [String]) in JSONValue.array(list.map(JSONValue.string)) }
-        print(JSONValue.array(BootTarget.allCases.map { target in
-            let info = target.info
-            return .object([
-                ("name", .string(target.rawValue)), ("summary", .string(info.summary)), ("sets", strings(info.sets)),
-                ("reasons", strings(info.reasons)), ("sources", strings(info.sources)),
-                ("defaultDevice", target.defaultDevice.map { .string("\($0)") } ?? .null),
-            ])
-        }).rendered())
     }
 }

@@ -102,7 +102,7 @@ struct BadInputCLITests {
         let (_, doc) = try LabelAgreement.inspectJSON([url.path])
         let vdev = try LabelAgreement.onlyVdev(doc)
         #expect(vdev["labels"]?.array?.map { $0["status"]?.string ?? "" } == ["absent", "absent", "absent", "absent"])
-        #expect(vdev["activeUberblock"] == .null)
+        #expect(vdev["active_uberblock"] == .null)
         // No label unpacks: inspect says so and exits 2, as zdb -l does.
         Self.expectClean(try ZLabelCLI.run(["inspect", url.path]), status: 2, mentioning: "no ZFS label found")
 
@@ -131,7 +131,7 @@ struct BadInputCLITests {
                 == ["unreadable", "unreadable", "unreadable", "unreadable"])
         for label in vdev["labels"]?.array ?? [] {
             #expect(label["problem"]?.string?.isEmpty == false)
-            #expect(label["problemOffset"]?.uint64 != nil)
+            #expect(label["problem_offset"]?.uint64 != nil)
         }
         let verify = try ZLabelCLI.run(["verify", url.path])
         Self.expectClean(verify, status: 1, mentioning: url.path)
@@ -206,7 +206,7 @@ struct BadInputCLITests {
         #expect(vdev["labels"]?[2]?["offset"]?.uint64 == aligned - 512 * 1024)
         #expect(vdev["labels"]?[3]?["offset"]?.uint64 == aligned - 256 * 1024)
         #expect(vdev["labels"]?.array?.map { $0["status"]?.string ?? "" } == ["valid", "valid", "absent", "valid"])
-        #expect(vdev["activeUberblock"]?["txg"]?.uint64 != nil)
+        #expect(vdev["active_uberblock"]?["txg"]?.uint64 != nil)
     }
 }
 

@@ -101,7 +101,7 @@ struct CorruptedLabelOracleTests {
         let (ours, _) = try LabelAgreement.checkAgainstOracle(vdev, arguments: [copy.url.path], context: context)
         if let (index, status) = damage.damagedLabel {
             #expect(ours["labels"]?[index]?["status"]?.string == status, "\(context)")
-            let problemOffset = ours["labels"]?[index]?["problemOffset"]?.uint64
+            let problemOffset = ours["labels"]?[index]?["problem_offset"]?.uint64
             #expect(problemOffset != nil, "\(context): no problemOffset for L\(index)")
         }
         if damage == .nvlistText {

@@ -171,7 +171,7 @@ struct DoctorTests {
         #expect(again.findings(kind: "target-phys-path").isEmpty, "\(again.run)")
         let refusal = again.findings("problem", kind: "boot-fails")
         #expect(refusal.contains { $0["message"]?.string?.contains("com.delphix:hole_birth") == true }, "\(again.run)")
-        #expect(again.json["boot"]?["canBoot"]?.bool == false)
+        #expect(again.json["boot"]?["can_boot"]?.bool == false)
     }
 
     @Test("whole disk: the fix names the partition, and the slice's minor name follows it", .oracle(.zdbCheck))
@@ -198,8 +198,8 @@ struct DoctorTests {
         #expect(d.status == 0, "\(d.run)")
         let leaves = try #require(d.json["leaves"]?.array)
         #expect(leaves.count == 2)
-        #expect(leaves.map { $0["bootDisk"]?.bool } == [true, false])
-        #expect(leaves.allSatisfy { $0["inMOS"]?.bool == true })
+        #expect(leaves.map { $0["boot_disk"]?.bool } == [true, false])
+        #expect(leaves.allSatisfy { $0["in_mos"]?.bool == true })
         #expect(leaves[0]["guid"] != leaves[1]["guid"])
         #expect(d.findings(kind: "mos-differs").isEmpty)
     }
@@ -210,12 +210,12 @@ struct DoctorTests {
         let one = try Self.doctor([urls[0].path])
         #expect(one.status == 0, "\(one.run)")
         #expect(one.findings("warning", kind: "mos-unreadable").count == 1)
-        #expect(one.field("phys_path")?["mosRead"]?.bool == false)
+        #expect(one.field("phys_path")?["mos_read"]?.bool == false)
         let all = try Self.doctor(urls.map(\.path))
         #expect(all.status == 0, "\(all.run)")
         #expect(all.findings(kind: "mos-unreadable").isEmpty)
         #expect(all.json["leaves"]?.array?.count == 3)
-        #expect(all.json["leaves"]?.array?.allSatisfy { $0["fields"]?["phys_path"]?["mosRead"]?.bool == true } == true)
+        #expect(all.json["leaves"]?.array?.allSatisfy { $0["fields"]?["phys_path"]?["mos_read"]?.bool == true } == true)
     }
 
     @Test("an unexported pool naming a host: warned, with a fix that removes the host", .oracle(.zlabelJSON))

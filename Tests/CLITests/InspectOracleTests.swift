@@ -59,15 +59,15 @@ struct InspectOracleTests {
         let valid = labels.filter { $0["status"]?.string == "valid" }
         #expect(valid.count == fixture.validLabels)
         for label in valid {
-            #expect(label["byteOrder"]?.string == "big", "\(fixture) L\(label["index"]?.int ?? -1)")
+            #expect(label["byte_order"]?.string == "big", "\(fixture) L\(label["index"]?.int ?? -1)")
             #expect(label["config"]?["name"]?.string == fixture.poolName)
             #expect(label["config"]?["version"]?.uint64 == fixture.poolVersion)
             let rings = label["uberblocks"]?.array ?? []
             #expect(!rings.isEmpty)
-            #expect(rings.allSatisfy { $0["byteOrder"]?.string == "big" && $0["checksumValid"]?.bool == true },
+            #expect(rings.allSatisfy { $0["byte_order"]?.string == "big" && $0["checksum_valid"]?.bool == true },
                     "\(fixture) L\(label["index"]?.int ?? -1): uberblocks \(rings.count)")
         }
-        #expect(vdev["activeUberblock"]?["txg"]?.uint64 != nil)
+        #expect(vdev["active_uberblock"]?["txg"]?.uint64 != nil)
     }
 
     @Test("catalogue: status counts and pool identity, without an oracle", arguments: Fixture.all)
@@ -77,7 +77,7 @@ struct InspectOracleTests {
         let labels = try #require(vdev["labels"]?.array)
         #expect(labels.filter { $0["status"]?.string == "valid" }.count == fixture.validLabels)
         for label in labels where label["status"]?.string == "valid" {
-            #expect(label["byteOrder"]?.string == fixture.byteOrder.rawValue)
+            #expect(label["byte_order"]?.string == fixture.byteOrder.rawValue)
             #expect(label["config"]?["name"]?.string == fixture.poolName)
             #expect(label["config"]?["state"]?.uint64 == fixture.state)
         }

@@ -9,13 +9,13 @@ struct JSONOutputTests {
     @Test func targets() throws {
         let run = try ZLabelCLI.run(["targets", "--json"])
         #expect(run.status == 0, "\(run)")
-        let targets = try #require(try ExactJSON.parse(run.stdout).array)
+        let targets = try #require(try ExactJSON.parse(run.stdout)["targets"]?.array)
         #expect(targets.compactMap { $0["name"]?.string } == BootTarget.allCases.map(\.rawValue))
         for (json, target) in zip(targets, BootTarget.allCases) {
             #expect(json["summary"]?.string == target.info.summary)
             #expect(json["sets"]?.array?.compactMap(\.string) == target.info.sets)
             #expect(json["sources"]?.array?.compactMap(\.string) == target.info.sources)
-            #expect(json["defaultDevice"]?.string == target.defaultDevice.map { "\($0)" })
+            #expect(json["default_device"]?.string == target.defaultDevice.map { "\($0)" })
         }
     }
 
@@ -29,14 +29,14 @@ struct JSONOutputTests {
         let doc = try ExactJSON.parse(first.stdout)
         #expect(doc["image"]?.string == scratch.url.path)
         #expect(doc["backup"]?.string == backup.path)
-        #expect(doc["labelsRestored"]?.int == 4)
-        #expect(doc["alreadyOriginal"]?.bool == false)
+        #expect(doc["labels_restored"]?.int == 4)
+        #expect(doc["already_original"]?.bool == false)
         // The image is byte for byte the fixture again, so a second restore writes nothing.
         let original = try Data(contentsOf: try Fixture.image("rpool-kvm.img"))
         #expect(try Data(contentsOf: scratch.url) == original)
         let again = try ExactJSON.parse(try ZLabelCLI.run(["restore", scratch.url.path, "--from", backup.path, "--json"]).stdout)
-        #expect(again["labelsRestored"]?.int == 0)
-        #expect(again["alreadyOriginal"]?.bool == true)
+        #expect(again["labels_restored"]?.int == 0)
+        #expect(again["already_original"]?.bool == true)
     }
 
     @Test func repairChecksums() throws {
@@ -51,7 +51,7 @@ struct JSONOutputTests {
         let dry = try ZLabelCLI.run(["repair-checksums", scratch.url.path, "--dry-run", "--json"])
         #expect(dry.status == 0, "\(dry)")
         let dryDoc = try ExactJSON.parse(dry.stdout)
-        #expect(dryDoc["dryRun"]?.bool == true)
+        #expect(dryDoc["dry_run"]?.bool == true)
         #expect(dryDoc["repaired"]?.int == 0)
         #expect(dryDoc["labels"]?.array?.compactMap { $0["reason"]?.string }.filter { $0.contains("would") }.count == 1)
 

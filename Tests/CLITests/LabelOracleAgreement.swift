@@ -112,8 +112,8 @@ enum LabelAgreement {
                 sourceLocation: sourceLocation)
         // libzpool learns the byte order from the checksum magic; we do too, or from the nvlist header
         if theirs.checksumValid || theirs.unpacked {
-            #expect(ours["byteOrder"]?.string == (theirs.byteSwapped ? "big" : "little"),
-                    "\(context) L\(i): byteOrder \(ours["byteOrder"].map(\.description) ?? "nil"), oracle byteswapped=\(theirs.byteSwapped)",
+            #expect(ours["byte_order"]?.string == (theirs.byteSwapped ? "big" : "little"),
+                    "\(context) L\(i): byteOrder \(ours["byte_order"].map(\.description) ?? "nil"), oracle byteswapped=\(theirs.byteSwapped)",
                     sourceLocation: sourceLocation)
         }
         if theirs.unpacked {
@@ -130,7 +130,7 @@ enum LabelAgreement {
     /// keeps on this device (checksum and magic, then txg, timestamp, MMP sequence; any version).
     static func checkActiveUberblock(_ vdev: ExactJSON, _ dump: Oracle.LabelDump, context: String,
                                      sourceLocation: SourceLocation = #_sourceLocation) {
-        let ours = vdev["activeUberblock"]
+        let ours = vdev["active_uberblock"]
         guard let expected = dump.selected else {
             #expect(ours == .null, "\(context): an active uberblock where ZFS finds none", sourceLocation: sourceLocation)
             return
@@ -138,14 +138,14 @@ enum LabelAgreement {
         #expect(ours?["txg"]?.uint64 == expected.txg, "\(context): active txg", sourceLocation: sourceLocation)
         #expect(ours?["timestamp"]?.uint64 == expected.timestamp, "\(context): active timestamp",
                 sourceLocation: sourceLocation)
-        #expect(ours?["guidSum"]?.uint64 == expected.guidSum, "\(context): active guid_sum",
+        #expect(ours?["guid_sum"]?.uint64 == expected.guidSum, "\(context): active guid_sum",
                 sourceLocation: sourceLocation)
         #expect(ours?["label"]?.int == expected.label, "\(context): active uberblock's label", sourceLocation: sourceLocation)
         #expect(ours?["slot"]?.int == expected.slot, "\(context): active uberblock's slot", sourceLocation: sourceLocation)
-        #expect(ours?["mmpSequence"]?.uint64 == expected.mmpSequence, "\(context): active MMP sequence",
+        #expect(ours?["mmp_sequence"]?.uint64 == expected.mmpSequence, "\(context): active MMP sequence",
                 sourceLocation: sourceLocation)
         #expect(ours?["version"]?.uint64 == expected.version, "\(context): active version", sourceLocation: sourceLocation)
-        #expect(ours?["versionSupported"]?.bool == expected.versionSupported, "\(context): version supported",
+        #expect(ours?["version_supported"]?.bool == expected.versionSupported, "\(context): version supported",
                 sourceLocation: sourceLocation)
     }
 
@@ -161,13 +161,13 @@ enum LabelAgreement {
                 let where_ = "\(context) L\(theirs.index) slot \(b.slot)"
                 #expect(a["slot"]?.int == b.slot, "\(where_): slot", sourceLocation: sourceLocation)
                 #expect(a["offset"]?.uint64 == b.offset, "\(where_): offset", sourceLocation: sourceLocation)
-                #expect(a["checksumValid"]?.bool == b.checksumValid, "\(where_): checksum verdict",
+                #expect(a["checksum_valid"]?.bool == b.checksumValid, "\(where_): checksum verdict",
                         sourceLocation: sourceLocation)
-                #expect(a["byteOrder"]?.string == (b.byteSwapped ? "big" : "little"), "\(where_): byte order",
+                #expect(a["byte_order"]?.string == (b.byteSwapped ? "big" : "little"), "\(where_): byte order",
                         sourceLocation: sourceLocation)
                 #expect(a["version"]?.uint64 == b.version, "\(where_): version", sourceLocation: sourceLocation)
                 #expect(a["txg"]?.uint64 == b.txg, "\(where_): txg", sourceLocation: sourceLocation)
-                #expect(a["guidSum"]?.uint64 == b.guidSum, "\(where_): guid_sum", sourceLocation: sourceLocation)
+                #expect(a["guid_sum"]?.uint64 == b.guidSum, "\(where_): guid_sum", sourceLocation: sourceLocation)
                 #expect(a["timestamp"]?.uint64 == b.timestamp, "\(where_): timestamp", sourceLocation: sourceLocation)
             }
         }

@@ -69,14 +69,14 @@ struct LoaderGoldenTests {
         guard let view = try Self.bootView(c, loader: "illumos") else { return }
         let a = c.answer
         let zfsBootfs = a["zfsBootfs"]?.string
-        #expect(view["canBoot"]?.bool == (zfsBootfs != nil), "\(view)")
-        #expect(view["zfsBootfs"]?.string == zfsBootfs, "\(view)")
+        #expect(view["can_boot"]?.bool == (zfsBootfs != nil), "\(view)")
+        #expect(view["zfs_bootfs"]?.string == zfsBootfs, "\(view)")
         #expect(view["bootpath"]?.string == a["bootpath"]?.string, "\(view)")
         #expect(view["diskdevid"]?.string == a["diskdevid"]?.string, "\(view)")
         if a["probed"]?.bool == true {
             #expect(view["pool"]?.string == a["pool"]?.string)
-            #expect(view["poolGUID"]?.uint64 == a["poolGUID"]?.string.flatMap { UInt64($0) }, "\(view)")
-            #expect(view["vdevGUID"]?.uint64 == a["bootVdevGUID"]?.string.flatMap { UInt64($0) }, "\(view)")
+            #expect(view["pool_guid"]?.uint64 == a["poolGUID"]?.string.flatMap { UInt64($0) }, "\(view)")
+            #expect(view["vdev_guid"]?.uint64 == a["bootVdevGUID"]?.string.flatMap { UInt64($0) }, "\(view)")
             if let env = a["env"]?["zfs-bootfs"]?.string, let bootfs = view["bootfs"]?["object"]?.uint64 {
                 #expect(env.hasSuffix("/\(bootfs)"), "\(env) \(view)")
             }
@@ -95,8 +95,8 @@ struct LoaderGoldenTests {
         let a = c.answer
         let mounted = a["mounted"]?.bool == true
         let zfsBootfs = a["zfsBootfs"]?.string
-        #expect(view["canBoot"]?.bool == (mounted && zfsBootfs != nil), "\(view)")
-        #expect(view["zfsBootfs"]?.string == zfsBootfs, "\(view)")
+        #expect(view["can_boot"]?.bool == (mounted && zfsBootfs != nil), "\(view)")
+        #expect(view["zfs_bootfs"]?.string == zfsBootfs, "\(view)")
         #expect(view["bootpath"]?.string == a["bootpath"]?.string, "\(view)")
         #expect(view["diskdevid"]?.string == a["diskdevid"]?.string, "\(view)")
         #expect(view["label"]?.int == a["label"]?.int, "\(view)")

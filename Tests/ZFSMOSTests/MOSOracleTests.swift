@@ -163,10 +163,10 @@ struct MOSCase: Sendable, CustomTestStringConvertible {
         let run = try ZLabelCLI.run(["inspect", "--mos", "--json", url.path])
         #expect(run.status == 0, "\(run)")
         let doc = try ExactJSON.parse(run.stdout)
-        #expect(doc.keys == ["vdevs", "mosConfig"])
+        #expect(doc.keys == ["schema_version", "vdevs", "mos_config"])
         #expect(doc["vdevs"]?.array?.count == 1)
-        #expect(doc[path: "mosConfig.name"]?.string == "v15-pool")
-        #expect(doc[path: "mosConfig.vdev_tree.type"]?.string == "root")
+        #expect(doc[path: "mos_config.name"]?.string == "v15-pool")
+        #expect(doc[path: "mos_config.vdev_tree.type"]?.string == "root")
         let plain = try ExactJSON.parse(try ZLabelCLI.run(["inspect", "--json", url.path]).stdout)
         #expect(doc["vdevs"] == plain["vdevs"])
     }
