@@ -3,7 +3,7 @@ import Crypto
 
 /// Reads 512 KiB blocks of an image: only the data extents are read (holes become zeros without a read),
 /// the part past the end of the image is zero padding, and overlay patches are applied last.
-public struct BlockReader: Sendable {
+public struct ImageBlockReader: Sendable {
     /// The image.
     public let source: any ImageSource
     /// Its data extents, sorted and disjoint.
