@@ -127,12 +127,6 @@ public struct BlockDigest: Sendable, Equatable {
         let s = needSHA ? Array(SHA256.hash(data: block)) : []
         return BlockDigest(sha256: s, xxh3: x, isZero: zero)
     }
-
-    /// XXH3-64 of an all-zero block of `count` bytes.
-    public static func zeroXXH3(count: Int) -> UInt64 {
-        let z = [UInt8](repeating: 0, count: count)
-        return z.withUnsafeBytes { zlabel_xxh3_64($0.baseAddress, $0.count) }
-    }
 }
 
 /// True when all bytes are zero (word at a time).
