@@ -1,6 +1,7 @@
 import AWSCore
 import CXXHash
 import EBSUpload
+import EC2TestSupport
 import Foundation
 import Testing
 

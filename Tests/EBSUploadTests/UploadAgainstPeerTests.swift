@@ -1,5 +1,6 @@
 import AWSCore
 import EBSUpload
+import EC2TestSupport
 import Foundation
 import Testing
 

@@ -1,18 +1,8 @@
 import AWSCore
 import EBSUpload
+import EC2TestSupport
 import Foundation
 import Testing
-
-/// An image of any size without its bytes: `data` are the extents, every byte in them is 0x5a.
-struct SizedImage: ImageSource {
-    var size: UInt64
-    var data: [Range<UInt64>]
-    func dataExtents() throws -> [Range<UInt64>] { data }
-    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws {
-        buffer.initializeMemory(as: UInt8.self, repeating: 0x5a)
-    }
-    func prefetch(_ range: Range<UInt64>) {}
-}
 
 @Suite("Upload plan: options, volume size, candidate blocks (no network)")
 struct UploadPlanTests {
