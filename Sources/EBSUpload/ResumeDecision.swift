@@ -71,7 +71,13 @@ public struct UploadResumption: Sendable {
     /// is read.
     ///
     /// - Parameters:
+    ///   - existing: the journal header an earlier run left; nil when there is none or resume is off.
+    ///   - fresh: the header a new upload would write.
+    ///   - name: the image, for log lines.
     ///   - lastActivity: the time the interrupted run last recorded a block (its slot file's mtime), if any.
+    ///   - now: the current time, for the expiry of a pending snapshot.
+    ///   - log: where refusals are logged.
+    ///   - remote: EC2's answer about a snapshot of the earlier run.
     public static func decide(
         existing: UploadJournalHeader?, fresh: UploadJournalHeader, name: String, lastActivity: Date?, now: Date,
         log: AWSLog, remote: (String, UploadJournalHeader) async -> RemoteSnapshotCheck

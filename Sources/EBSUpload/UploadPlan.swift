@@ -3,7 +3,7 @@
 // incremental upload) the parent's manifest; nothing here touches the network.
 
 import Crypto
-public import Foundation
+import Foundation
 public import AWSCore
 
 extension UploadOptions {
@@ -56,6 +56,8 @@ public struct UploadPlan: Sendable {
     /// Plans an upload of the image `reader` reads.
     ///
     /// - Parameters:
+    ///   - options: what to create; checked here.
+    ///   - reader: the image's blocks (its size and data extents, and the overlay).
     ///   - parent: the manifest of `options.parentSnapshotID` (see ``loadParent(_:)``).
     /// - Throws: `InvalidOptionError` for options out of range or a volume smaller than the image;
     ///   `AWSConfigurationError` when the image needs more than 64 TiB or the parent's manifest is missing.
