@@ -145,10 +145,24 @@ let package = Package(
         .testTarget(
             name: "AWSCoreTests", dependencies: ["AWSCore", .product(name: "Crypto", package: "swift-crypto")],
             exclude: ["Vectors"], swiftSettings: strict),
+        .target(
+            name: "EC2TestSupport", dependencies: ["EBSUpload", "AWSCore"], path: "Tests/EC2TestSupport",
+            swiftSettings: strict),
         .testTarget(
             name: "EBSUploadTests",
+            dependencies: ["EBSUpload", "AWSCore", "EC2TestSupport", "zlabel", "zlabel-ec2"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "EC2AMITests",
+            dependencies: ["EC2AMI", "EBSUpload", "AWSCore", "EC2TestSupport"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "EC2PublishTests",
             dependencies: [
-                "EBSUpload", "AWSCore", "EC2AMI", "EC2Publish", "ZLabel", "TestSupport", "zlabel", "zlabel-ec2",
+                "EC2Publish", "EBSUpload", "EC2AMI", "AWSCore", "ZLabel", "DiskContainers", "TestSupport",
+                "EC2TestSupport", "zlabel", "zlabel-ec2", .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strict
         ),

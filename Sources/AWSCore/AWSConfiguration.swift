@@ -184,12 +184,13 @@ public struct AWSConfiguration: Sendable {
     /// - Parameters:
     ///   - service: the service.
     ///   - region: the region, for the default endpoint.
-    /// - Returns: the endpoint and where it came from (for `--verbose` messages).
+    /// - Returns: the endpoint and where it came from (for log lines and connect errors; the caller's own setting
+    ///   is "the endpoint URL option", never a command line's flag).
     /// - Throws: ``AWSConfigurationError`` for an unparsable URL.
     public func endpoint(for service: AWSService, region: String) throws(AWSConfigurationError) -> (
         endpoint: Endpoint, source: String
     ) {
-        if let u = options.endpointURL { return (try Endpoint(parsing: u), "--endpoint-url") }
+        if let u = options.endpointURL { return (try Endpoint(parsing: u), "the endpoint URL option") }
         let ignore =
             environment.flag("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
             || profileValue("ignore_configured_endpoint_urls")?.lowercased() == "true"

@@ -139,11 +139,16 @@ extension TransportError {
 }
 
 /// A problem with configuration or credentials, with a message meant for the user.
-public struct AWSConfigurationError: Error, Sendable, CustomStringConvertible, Equatable {
+public struct AWSConfigurationError: OptionNamingError, Sendable, Equatable {
+    /// What is wrong and, where possible, what to do; options named by ``OptionName``.
+    public var text: OptionText
     /// What is wrong and, where possible, what to do.
-    public var message: String
+    public var message: String { text.description }
     /// Creates an error.
-    public init(_ message: String) { self.message = message }
+    public init(_ message: String) { text = OptionText(plain: message) }
+    /// Creates an error whose message names options.
+    public init(_ text: OptionText) { self.text = text }
+    public func message(spelling spell: (OptionName) -> String) -> String { text.rendered(spell) }
     public var description: String { message }
 }
 

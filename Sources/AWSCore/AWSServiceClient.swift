@@ -155,7 +155,7 @@ public struct AWSSession: Sendable {
         }
         guard let region else {
             throw AWSConfigurationError(
-                "no region: pass --region, set AWS_REGION or AWS_DEFAULT_REGION, or set region in the profile")
+                "no region: pass \(option: .region), set AWS_REGION or AWS_DEFAULT_REGION, or set region in the profile")
         }
         guard AWSConfiguration.isValidRegion(region) else {
             throw AWSConfigurationError("region \"\(region)\" is not a valid region name")

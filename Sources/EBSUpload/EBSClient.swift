@@ -3,8 +3,8 @@
 // network; `EBSClient` adds one signed attempt on top. Retries belong to the caller (the upload state machine,
 // or `AWSServiceClient.sendWithRetries`).
 //
-// moto quirks handled here: StartSnapshot answers 200 (AWS: 201) with BlockSize 512 (AWS: 524288);
-// ListSnapshotBlocks returns BlockIndex as a JSON string.
+// moto quirks handled here: StartSnapshot answers 200 (AWS: 201) with BlockSize 512 (AWS: 524288).
+// Reading a snapshot back (ListSnapshotBlocks, GetSnapshotBlock) is the tests' business, not the uploader's.
 
 public import AWSCore
 import Crypto
@@ -71,14 +71,6 @@ public struct StartSnapshotOutput: Sendable, Equatable {
     public var status: String?
     /// The block size the service reported (moto says 512; AWS says 524288).
     public var blockSize: Int?
-}
-
-/// One entry of ListSnapshotBlocks.
-public struct SnapshotBlock: Sendable, Equatable {
-    /// The block index.
-    public var index: Int
-    /// The token GetSnapshotBlock needs.
-    public var token: String
 }
 
 /// Builders and parsers for the EBS calls.
@@ -160,40 +152,6 @@ public enum EBSAPI {
         ((try? JSONSerialization.jsonObject(with: Data(r.body))) as? [String: Any])?["Status"] as? String
     }
 
-    /// ListSnapshotBlocks: `GET /snapshots/ID/blocks?maxResults=&pageToken=&startingBlockIndex=`.
-    public static func listSnapshotBlocks(
-        snapshotID: String, pageToken: String?, maxResults: Int = 10_000, client: AWSServiceClient
-    ) -> AWSRequest {
-        var q: [(name: String, value: String)] = [("maxResults", String(maxResults))]
-        if let pageToken { q.append(("pageToken", pageToken)) }
-        return client.request(method: "GET", path: "/snapshots/\(snapshotID)/blocks", query: q)
-    }
-
-    /// Parses one page of ListSnapshotBlocks; accepts `BlockIndex` as a number or a string (moto).
-    public static func parseListSnapshotBlocks(_ r: HTTPResponse) throws(AWSResponseError) -> (
-        blocks: [SnapshotBlock], nextToken: String?
-    ) {
-        guard let obj = (try? JSONSerialization.jsonObject(with: Data(r.body))) as? [String: Any] else {
-            throw AWSResponseError(operation: "ListSnapshotBlocks", "body is not a JSON object")
-        }
-        var blocks: [SnapshotBlock] = []
-        for b in (obj["Blocks"] as? [[String: Any]]) ?? [] {
-            guard let i = intValue(b["BlockIndex"]), i >= 0, let t = b["BlockToken"] as? String else {
-                throw AWSResponseError(operation: "ListSnapshotBlocks", "a block without a valid index or token")
-            }
-            blocks.append(SnapshotBlock(index: i, token: t))
-        }
-        let next = (obj["NextToken"] as? String).flatMap { $0.isEmpty ? nil : $0 }
-        return (blocks, next)
-    }
-
-    /// GetSnapshotBlock: `GET /snapshots/ID/blocks/INDEX?blockToken=`.
-    public static func getSnapshotBlock(snapshotID: String, index: Int, token: String, client: AWSServiceClient)
-        -> AWSRequest
-    {
-        client.request(method: "GET", path: "/snapshots/\(snapshotID)/blocks/\(index)", query: [("blockToken", token)])
-    }
-
     static func intValue(_ v: Any?) -> Int? {
         if let i = v as? Int { return i }
         if let s = v as? String { return Int(s) }
@@ -215,7 +173,7 @@ public enum EBSAPI {
     }
 }
 
-/// EBS calls over one signed attempt each (plus helpers with retries for reading back).
+/// EBS calls over one signed attempt each.
 public struct EBSClient: Sendable {
     /// The signed client for service `ebs`.
     public let client: AWSServiceClient
@@ -247,35 +205,5 @@ public struct EBSClient: Sendable {
             snapshotID: snapshotID, changedBlocksCount: changedBlocksCount, aggregateChecksum: aggregateChecksum,
             client: client)
         return EBSAPI.parseCompleteSnapshot(try await client.send(req, operation: "CompleteSnapshot", timeout: timeout))
-    }
-
-    /// Every written block of a snapshot, sorted by index (all pages, with retries).
-    public func listAllBlocks(snapshotID: String, policy: RetryPolicy = RetryPolicy()) async throws -> [SnapshotBlock] {
-        var rng = SystemRandomNumberGenerator()
-        var out: [SnapshotBlock] = []
-        var token: String?
-        repeat {
-            let r = try await client.sendWithRetries(
-                EBSAPI.listSnapshotBlocks(snapshotID: snapshotID, pageToken: token, client: client),
-                operation: "ListSnapshotBlocks", policy: policy, rng: &rng)
-            let page = try EBSAPI.parseListSnapshotBlocks(r)
-            out += page.blocks
-            token = page.nextToken
-        } while token != nil
-        return out.sorted { $0.index < $1.index }
-    }
-
-    /// One block's bytes, checked against the checksum header when the service sends one (with retries).
-    public func getBlock(snapshotID: String, block: SnapshotBlock, policy: RetryPolicy = RetryPolicy()) async throws
-        -> [UInt8]
-    {
-        var rng = SystemRandomNumberGenerator()
-        let r = try await client.sendWithRetries(
-            EBSAPI.getSnapshotBlock(snapshotID: snapshotID, index: block.index, token: block.token, client: client),
-            operation: "GetSnapshotBlock", policy: policy, rng: &rng)
-        if let c = r.header("x-amz-Checksum"), c != EBSAPI.checksum(r.body) {
-            throw AWSResponseError(operation: "GetSnapshotBlock", "block \(block.index): checksum mismatch")
-        }
-        return r.body
     }
 }

@@ -1,9 +1,9 @@
 // The resume journal of one upload: a small JSON header and a slot file.
 //
-//   STATE/uploads/KEY.json    header: image identity, overlay and options digests, client token, snapshot
-//                             id, state (starting → uploading → completing → completed → done). Replaced
-//                             atomically and durably (write a temporary name, fsync, rename, fsync the
-//                             directory): the client token is on disk before StartSnapshot is sent, so a rerun
+//   STATE/uploads/KEY.json    header: image identity, overlay and options digests, client token, and the
+//                             `UploadState` (starting → uploading → completing → completed → done, with the
+//                             snapshot id from uploading on). Replaced atomically and durably (write a
+//                             temporary name, fsync, rename, fsync the directory): the client token is on disk before StartSnapshot is sent, so a rerun
 //                             after any kill sends the same token, and StartSnapshot also tags the snapshot
 //                             with it so that the rerun can find it. It outlives the upload: in
 //                             state `done` it records which snapshot holds this image, so that running the same
@@ -30,6 +30,68 @@ import Crypto
     import Glibc
 #endif
 
+/// Where an upload stands, as its journal records it.
+///
+/// On disk it is spread over the header's `state`, `snapshotID`, `snapshotStartedAt` and `changedBlocksCount`
+/// keys (the format of version 1); a combination no run writes (say `uploading` without a snapshot) does not
+/// decode.
+public enum UploadState: Sendable, Equatable {
+    /// The client token is on disk; StartSnapshot has not answered (it may have been sent).
+    case starting
+    /// The snapshot takes blocks; `startedAt` is the Unix time StartSnapshot returned.
+    case uploading(snapshotID: String, startedAt: Double?)
+    /// CompleteSnapshot may have been sent.
+    case completing(snapshotID: String, startedAt: Double?)
+    /// CompleteSnapshot succeeded; the manifest is not written yet.
+    case completed(snapshotID: String, startedAt: Double?)
+    /// The manifest is written and the slots are gone; the header records which snapshot holds the image.
+    case done(snapshotID: String, startedAt: Double?, changedBlocksCount: Int)
+
+    /// The name stored in the header's `state` key.
+    public var name: String {
+        switch self {
+        case .starting: "starting"
+        case .uploading: "uploading"
+        case .completing: "completing"
+        case .completed: "completed"
+        case .done: "done"
+        }
+    }
+
+    /// The snapshot, once StartSnapshot returned.
+    public var snapshotID: String? {
+        switch self {
+        case .starting: nil
+        case .uploading(let id, _), .completing(let id, _), .completed(let id, _), .done(let id, _, _): id
+        }
+    }
+
+    /// Unix time StartSnapshot returned.
+    public var snapshotStartedAt: Double? {
+        switch self {
+        case .starting: nil
+        case .uploading(_, let t), .completing(_, let t), .completed(_, let t), .done(_, let t, _): t
+        }
+    }
+
+    /// The same snapshot in `completing`, from `uploading` (or already `completing`); nil from other states.
+    public var completing: UploadState? {
+        switch self {
+        case .uploading(let id, let t), .completing(let id, let t): .completing(snapshotID: id, startedAt: t)
+        default: nil
+        }
+    }
+
+    /// The same snapshot in `completed`; nil before a snapshot exists or once done.
+    public var completed: UploadState? {
+        switch self {
+        case .uploading(let id, let t), .completing(let id, let t), .completed(let id, let t):
+            .completed(snapshotID: id, startedAt: t)
+        default: nil
+        }
+    }
+}
+
 /// The header of a journal.
 public struct UploadJournalHeader: Codable, Sendable, Equatable {
     /// Format version (1).
@@ -50,22 +112,18 @@ public struct UploadJournalHeader: Codable, Sendable, Equatable {
     public var endpoint: String
     /// StartSnapshot's idempotency token.
     public var clientToken: String
-    /// The snapshot, once StartSnapshot returned.
-    public var snapshotID: String?
-    /// Unix time StartSnapshot returned.
-    public var snapshotStartedAt: Double?
     /// StartSnapshot's Timeout in minutes.
     public var timeoutMinutes: Int
-    /// `starting`, `uploading`, `completing`, `completed`, `done` (the manifest is written and the slots are gone).
-    public var state: String
-    /// ChangedBlocksCount sent with CompleteSnapshot; set in state `done`.
-    public var changedBlocksCount: Int?
+    /// Where the upload stands.
+    public var state: UploadState
+
+    /// The snapshot, once StartSnapshot returned.
+    public var snapshotID: String? { state.snapshotID }
 
     /// Creates a header.
     public init(
         imagePath: String, image: FileIdentity, overlayDigest: String, optionsDigest: String, volumeSizeGiB: Int,
-        region: String, endpoint: String, clientToken: String, snapshotID: String?, snapshotStartedAt: Double?,
-        timeoutMinutes: Int, state: String
+        region: String, endpoint: String, clientToken: String, timeoutMinutes: Int, state: UploadState
     ) {
         self.imagePath = imagePath
         self.image = image
@@ -75,10 +133,65 @@ public struct UploadJournalHeader: Codable, Sendable, Equatable {
         self.region = region
         self.endpoint = endpoint
         self.clientToken = clientToken
-        self.snapshotID = snapshotID
-        self.snapshotStartedAt = snapshotStartedAt
         self.timeoutMinutes = timeoutMinutes
         self.state = state
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case version, imagePath, image, overlayDigest, optionsDigest, volumeSizeGiB, region, endpoint, clientToken
+        case timeoutMinutes, state, snapshotID, snapshotStartedAt, changedBlocksCount
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        version = try c.decode(Int.self, forKey: .version)
+        imagePath = try c.decode(String.self, forKey: .imagePath)
+        image = try c.decode(FileIdentity.self, forKey: .image)
+        overlayDigest = try c.decode(String.self, forKey: .overlayDigest)
+        optionsDigest = try c.decode(String.self, forKey: .optionsDigest)
+        volumeSizeGiB = try c.decode(Int.self, forKey: .volumeSizeGiB)
+        region = try c.decode(String.self, forKey: .region)
+        endpoint = try c.decode(String.self, forKey: .endpoint)
+        clientToken = try c.decode(String.self, forKey: .clientToken)
+        timeoutMinutes = try c.decode(Int.self, forKey: .timeoutMinutes)
+        let name = try c.decode(String.self, forKey: .state)
+        let id = try c.decodeIfPresent(String.self, forKey: .snapshotID)
+        let startedAt = try c.decodeIfPresent(Double.self, forKey: .snapshotStartedAt)
+        let changed = try c.decodeIfPresent(Int.self, forKey: .changedBlocksCount)
+        func snapshot() throws -> String {
+            guard let id else {
+                throw DecodingError.dataCorruptedError(
+                    forKey: .snapshotID, in: c, debugDescription: "state \(name) without a snapshot id")
+            }
+            return id
+        }
+        switch name {
+        case "starting": state = .starting
+        case "uploading": state = .uploading(snapshotID: try snapshot(), startedAt: startedAt)
+        case "completing": state = .completing(snapshotID: try snapshot(), startedAt: startedAt)
+        case "completed": state = .completed(snapshotID: try snapshot(), startedAt: startedAt)
+        case "done": state = .done(snapshotID: try snapshot(), startedAt: startedAt, changedBlocksCount: changed ?? 0)
+        default:
+            throw DecodingError.dataCorruptedError(forKey: .state, in: c, debugDescription: "unknown state \(name)")
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(version, forKey: .version)
+        try c.encode(imagePath, forKey: .imagePath)
+        try c.encode(image, forKey: .image)
+        try c.encode(overlayDigest, forKey: .overlayDigest)
+        try c.encode(optionsDigest, forKey: .optionsDigest)
+        try c.encode(volumeSizeGiB, forKey: .volumeSizeGiB)
+        try c.encode(region, forKey: .region)
+        try c.encode(endpoint, forKey: .endpoint)
+        try c.encode(clientToken, forKey: .clientToken)
+        try c.encode(timeoutMinutes, forKey: .timeoutMinutes)
+        try c.encode(state.name, forKey: .state)
+        try c.encodeIfPresent(state.snapshotID, forKey: .snapshotID)
+        try c.encodeIfPresent(state.snapshotStartedAt, forKey: .snapshotStartedAt)
+        if case .done(_, _, let changed) = state { try c.encode(changed, forKey: .changedBlocksCount) }
     }
 }
 
@@ -290,9 +403,11 @@ public final class UploadJournal: @unchecked Sendable {
     /// Marks the upload done: the header stays, in state `done` with `changedBlocksCount`, and the slot file goes.
     /// Called once the block manifest holds what the slots held.
     public func finish(changedBlocksCount: Int) throws {
+        guard let id = header.snapshotID else {
+            throw ImageError(path: headerPath, "the journal has no snapshot to finish")
+        }
         try update {
-            $0.state = "done"
-            $0.changedBlocksCount = changedBlocksCount
+            $0.state = .done(snapshotID: id, startedAt: $0.state.snapshotStartedAt, changedBlocksCount: changedBlocksCount)
         }
         close(fd)
         fd = -1

@@ -4,9 +4,9 @@
 public import AWSCore
 
 /// Why an AMI could not be registered, found, copied or shared.
-public enum AMIError: Error, Sendable, Equatable, CustomStringConvertible {
+public enum AMIError: OptionNamingError, Sendable, Equatable {
     /// The request breaks a rule EC2 enforces; nothing was sent.
-    case invalidRequest(String)
+    case invalidRequest(OptionText)
     /// The image reached a state it does not leave on its own (`failed`, `invalid`, `deregistered`, `error`).
     case imageFailed(imageID: String, region: String, state: String, reason: String?)
     /// The image was still not available when the wait's limit ran out.
@@ -20,9 +20,11 @@ public enum AMIError: Error, Sendable, Equatable, CustomStringConvertible {
     /// An image with this name exists already and does not use the requested snapshot.
     case nameTaken(name: String, imageID: String, snapshotID: String?)
 
-    public var description: String {
+    public var description: String { message(spelling: \.words) }
+
+    public func message(spelling spell: (OptionName) -> String) -> String {
         switch self {
-        case .invalidRequest(let m): return "invalid AMI request: \(m)"
+        case .invalidRequest(let m): return "invalid AMI request: \(m.rendered(spell))"
         case .imageFailed(let id, let region, let state, let reason):
             return "\(id) in \(region) is \(state)" + (reason.map { ": \($0)" } ?? "")
         case .waitTimedOut(let id, let region, let state, let limit):
@@ -31,11 +33,11 @@ public enum AMIError: Error, Sendable, Equatable, CustomStringConvertible {
         case .imageNotListed(let id, let region): return "DescribeImages in \(region) does not list \(id)"
         case .kernelNotFound(let region, let arch, let variant):
             return "no Amazon PV-GRUB kernel image (pv-grub-\(variant)_*, \(arch)) in \(region), neither listed by "
-                + "DescribeImages nor in AWS's published table; pass --kernel-id aki-…"
+                + "DescribeImages nor in AWS's published table; pass \(spell(.kernelID)) aki-…"
         case .snapshotUnusable(let id, let reason): return "snapshot \(id) cannot back an AMI: \(reason)"
         case .nameTaken(let name, let id, let snap):
             return "the AMI name \"\(name)\" is already used by \(id)"
-                + (snap.map { " (backed by \($0))" } ?? "") + "; choose another --name or deregister \(id)"
+                + (snap.map { " (backed by \($0))" } ?? "") + "; choose another \(spell(.imageName)) or deregister \(id)"
         }
     }
 }

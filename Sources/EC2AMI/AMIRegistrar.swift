@@ -35,8 +35,8 @@ public struct AMIRequest: Sendable {
         var seen = Set<String>()
         for r in copyRegions {
             guard AWSConfiguration.isValidRegion(r) else { throw .invalidRequest("\"\(r)\" is not a region name") }
-            guard r != homeRegion else { throw .invalidRequest("--copy-to \(r) is the region the AMI is registered in") }
-            guard seen.insert(r).inserted else { throw .invalidRequest("--copy-to \(r) is given twice") }
+            guard r != homeRegion else { throw .invalidRequest("\(option: .copyRegions) \(r) is the region the AMI is registered in") }
+            guard seen.insert(r).inserted else { throw .invalidRequest("\(option: .copyRegions) \(r) is given twice") }
         }
         for a in shareWith where !AMIClient.isAccountID(a) {
             throw .invalidRequest("\"\(a)\" is not a 12-digit AWS account id")
@@ -109,7 +109,7 @@ public struct AMIRegistrar: Sendable {
         // The snapshot must exist and be completed.
         let snapshot = try await usableSnapshot(reg.snapshotID, schedule: request.snapshotWait)
         if let size = reg.volumeSizeGiB, let snapSize = snapshot.volumeSize, size < snapSize {
-            throw AMIError.invalidRequest("--volume-size \(size) GiB is smaller than the snapshot (\(snapSize) GiB)")
+            throw AMIError.invalidRequest("\(option: .volumeSize) \(size) GiB is smaller than the snapshot (\(snapSize) GiB)")
         }
 
         // The kernel of a paravirtual image.

@@ -163,7 +163,7 @@ public struct ImageRegistration: Sendable, Equatable {
         case .paravirtual:
             switch kernel {
             case .none:
-                throw .invalidRequest("a paravirtual image needs a PV-GRUB kernel: --kernel-id aki-… or --kernel-id auto")
+                throw .invalidRequest("a paravirtual image needs a PV-GRUB kernel: \(option: .kernelID) aki-… or \(option: .kernelID) auto")
             case .id(let id):
                 guard id.hasPrefix("aki-"), id.count > 4 else {
                     throw .invalidRequest("\"\(id)\" is not a kernel image id (aki-…)")

@@ -30,13 +30,55 @@ struct EC2Command: AsyncParsableCommand {
 func exitStatus(for error: any Error) -> Int32? {
     switch error {
     case is PublishRefusal: CommandExitStatus.refused
+    case let e as FlagNamedError: e.status
     case let e as AMIError:
         if case .invalidRequest = e { CommandExitStatus.usage } else { 1 }
     case is SnapshotUploadError, is UploadFailure, is AWSServiceError, is TransportError, is AWSConfigurationError,
-         is AWSResponseError:
+         is AWSResponseError, is InvalidOptionError:
         1
     case let e as ImageError where e.code == .other: 1  // the journal or state files, not the image
     default: CommandExitStatus.forLabelError(error)
+    }
+}
+
+extension OptionName {
+    /// The flag that sets the option on the `zlabel ec2` command line.
+    var flag: String {
+        switch self {
+        case .workers: "--workers"
+        case .volumeSize: "--volume-size"
+        case .snapshotTimeout: "--snapshot-timeout"
+        case .encrypted: "--encrypted"
+        case .kmsKey: "--kms-key-id"
+        case .parentSnapshot: "--parent-snapshot"
+        case .resume: "--no-resume"
+        case .copyRegions: "--copy-to"
+        case .kernelID: "--kernel-id"
+        case .imageName: "--name"
+        case .region: "--region"
+        case .endpointURL: "--endpoint-url"
+        }
+    }
+}
+
+/// A library error whose message was spelt with this command line's flags; printed as it is, with the
+/// original error's exit status.
+struct FlagNamedError: Error, CustomStringConvertible {
+    var description: String
+    var status: Int32
+}
+
+/// Runs a library check from `validate()`: an error naming options becomes a usage error that names flags.
+func withFlagNames(_ body: () throws -> Void) throws {
+    do { try body() } catch let e as any OptionNamingError {
+        throw ValidationError(e.message(spelling: \.flag))
+    }
+}
+
+/// Runs a command's work: an error naming options is printed with flag names and keeps its exit status.
+func withFlagNames(_ body: () async throws -> Void) async throws {
+    do { try await body() } catch let e as any OptionNamingError {
+        throw FlagNamedError(description: e.message(spelling: \.flag), status: exitStatus(for: e) ?? 1)
     }
 }
 
@@ -60,7 +102,7 @@ struct UploadRunOptions: ParsableArguments {
     var maxAttempts: Int?
 
     func validate() throws {
-        if !(1...1024).contains(workers) { throw ValidationError("--workers must be 1 to 1024") }
+        try withFlagNames { try UploadOptions.workerRange.check(workers, .workers) }
         if attemptTimeout <= 0 { throw ValidationError("--attempt-timeout must be positive") }
         if let maxAttempts, maxAttempts < 1 { throw ValidationError("--max-attempts must be at least 1") }
     }

@@ -42,7 +42,9 @@ struct EC2PublishCommand: AsyncParsableCommand {
 
     @OptionGroup var transfer: UploadRunOptions
 
-    func run() async throws {
+    func run() async throws { try await withFlagNames(perform) }
+
+    func perform() async throws {
         let bootTarget = try BootTarget(named: target)
         if let v = ami.virtualization, v != bootTarget.virtualization.rawValue {
             throw ValidationError("target \(target) boots \(bootTarget.virtualization.rawValue), not \(v)")

@@ -160,7 +160,9 @@ struct EC2Register: AsyncParsableCommand {
         valueName: "n"))
     var maxAttempts: Int?
 
-    func run() async throws {
+    func run() async throws { try await withFlagNames(perform) }
+
+    func perform() async throws {
         guard let variant = PVGrubVariant(rawValue: pvGrub) else { throw ValidationError("--pv-grub is hd0 or hd00") }
         let request = try ami.request(snapshotID: snapshot, pvGrub: variant)
         let console = EC2Console(verbose: aws.verbose, progress: false)

@@ -60,30 +60,35 @@ struct EC2Upload: AsyncParsableCommand {
         for t in tags where !t.contains("=") || t.hasPrefix("=") {
             throw ValidationError("--tag takes KEY=VALUE, got \"\(t)\"")
         }
-        if let v = volumeSize, !(1...65536).contains(v) { throw ValidationError("--volume-size must be 1 to 65536") }
-        if !(10...4320).contains(snapshotTimeout) { throw ValidationError("--snapshot-timeout must be 10 to 4320") }
-        if (encrypted || kmsKeyId != nil) && parentSnapshot != nil {
-            throw ValidationError("--encrypted/--kms-key-id cannot be combined with --parent-snapshot")
-        }
+        try withFlagNames { try snapshotOptions(UploadOptions(stateDirectory: "")).validate() }
     }
 
-    func run() async throws {
+    /// `options` with what this command says about the snapshot.
+    func snapshotOptions(_ options: UploadOptions) -> UploadOptions {
+        var options = options
+        options.volumeSizeGiB = volumeSize
+        options.parentSnapshotID = parentSnapshot
+        options.encrypted = encrypted
+        options.kmsKeyARN = kmsKeyId
+        options.timeoutMinutes = snapshotTimeout
+        options.workers = transfer.workers
+        return options
+    }
+
+    func run() async throws { try await withFlagNames(perform) }
+
+    func perform() async throws {
         let console = EC2Console(verbose: aws.verbose, progress: !transfer.noProgress && !json && EC2Console.stderrIsTerminal)
         let log = console.log
         let configuration = try AWSConfiguration(environment: .process, options: aws.clientOptions)
-        var options = try transfer.uploadOptions(configuration)
+        var options = snapshotOptions(try transfer.uploadOptions(configuration))
         options.description = description ?? URL(fileURLWithPath: image).lastPathComponent
         options.tags = tags.map { t in
             let eq = t.firstIndex(of: "=")!
             return SnapshotTag(key: String(t[..<eq]), value: String(t[t.index(after: eq)...]))
         }
-        options.volumeSizeGiB = volumeSize
-        options.parentSnapshotID = parentSnapshot
-        options.encrypted = encrypted
-        options.kmsKeyARN = kmsKeyId
         options.wait = wait
         options.resume = !noResume
-        options.timeoutMinutes = snapshotTimeout
 
         let file = try UploadImage.open(path: image)
         let transportConfig = AsyncHTTPTransport.Configuration(

@@ -19,6 +19,28 @@ struct EC2ForwardTests {
         #expect(bad.stderrText.contains("Missing expected argument '<image>'"), "\(bad)")
     }
 
+    @Test("library option errors are printed with zlabel ec2's flag names, from the library's one range")
+    func flagNames() throws {
+        let workers = try ZLabelCLI.run(["ec2", "upload", "x.img", "--workers", "1025"])
+        #expect(workers.status == 64, "\(workers)")
+        #expect(workers.stderrText.contains("--workers must be 1 to 1024, not 1025"), "\(workers)")
+        let timeout = try ZLabelCLI.run(["ec2", "upload", "x.img", "--snapshot-timeout", "5"])
+        #expect(timeout.status == 64 && timeout.stderrText.contains("--snapshot-timeout must be 10 to 4320"), "\(timeout)")
+        let both = try ZLabelCLI.run(["ec2", "upload", "x.img", "--encrypted", "--parent-snapshot", "snap-1"])
+        #expect(both.status == 64, "\(both)")
+        #expect(both.stderrText.contains("--encrypted/--kms-key-id cannot be combined with --parent-snapshot"), "\(both)")
+        // Checked by the library at run time, before any request: printed as one line with the flag's name.
+        let env = [
+            "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+        ]
+        let pv = try ZLabelCLI.run(
+            ["ec2", "register", "--snapshot", "snap-1", "--name", "omnios", "--virtualization", "paravirtual",
+             "--region", "us-east-1", "--endpoint-url", "http://127.0.0.1:9"], environment: env)
+        #expect(pv.status == 64, "\(pv)")
+        #expect(pv.stderrText.contains("zlabel: invalid AMI request: a paravirtual image needs a PV-GRUB kernel: --kernel-id aki-"), "\(pv)")
+    }
+
     @Test("the label executable links no HTTP, TLS or XML library, nor Foundation's ICU")
     func labelExecutableIsLean() throws {
         let exe = try ZLabelCLI.executable()

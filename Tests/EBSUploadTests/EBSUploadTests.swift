@@ -1,6 +1,7 @@
 import AWSCore
 import CXXHash
 import EBSUpload
+import EC2TestSupport
 import Foundation
 import Testing
 
@@ -44,7 +45,7 @@ struct EBSUploadUnitTests {
         for i in 1000..<2000 { bytes[i] = 1 }
         for i in (Self.bs + 10)..<(Self.bs + 20) { bytes[i] = 2 }
         let src = CountingSource(InMemoryImage(bytes: bytes, extents: [0..<4096, UInt64(Self.bs)..<UInt64(Self.bs + 4096)]))
-        let r = try BlockReader(source: src)
+        let r = try ImageBlockReader(source: src)
         var buf = [UInt8](repeating: 0xFF, count: Self.bs)
         let n0 = try buf.withUnsafeMutableBytes { try r.read(block: 0, into: $0) }
         #expect(n0 == 4096)
@@ -71,7 +72,7 @@ struct EBSUploadUnitTests {
             (offset: UInt64(Self.bs - 2), bytes: [1, 2, 3, 4]),
             (offset: UInt64(3 * Self.bs + 5), bytes: [9]),
         ])
-        let r = try BlockReader(source: InMemoryImage(bytes: bytes, extents: [0..<16]), overlay: ov)
+        let r = try ImageBlockReader(source: InMemoryImage(bytes: bytes, extents: [0..<16]), overlay: ov)
         var buf = [UInt8](repeating: 0, count: Self.bs)
         _ = try buf.withUnsafeMutableBytes { try r.read(block: 0, into: $0) }
         #expect(Array(buf[(Self.bs - 2)...]) == [1, 2])
@@ -82,7 +83,7 @@ struct EBSUploadUnitTests {
         #expect(throws: OverlayError.self) { _ = try ByteRangeOverlay([(offset: 10, bytes: [1, 2]), (offset: 11, bytes: [3])]) }
         #expect(throws: OverlayError.self) { _ = try ByteRangeOverlay([(offset: 10, bytes: [])]) }
         #expect(throws: OverlayError.self) {
-            _ = try BlockReader(source: InMemoryImage(bytes: [0, 0]), overlay: try ByteRangeOverlay([(offset: 1, bytes: [1, 1])]))
+            _ = try ImageBlockReader(source: InMemoryImage(bytes: [0, 0]), overlay: try ByteRangeOverlay([(offset: 1, bytes: [1, 1])]))
         }
         #expect(ov.digest != ByteRangeOverlay().digest)
     }
@@ -109,7 +110,7 @@ struct EBSUploadUnitTests {
         let header = UploadJournalHeader(
             imagePath: "/x", image: FileIdentity(device: 1, inode: 2, size: 3, modifiedNanoseconds: 4), overlayDigest: "o",
             optionsDigest: "p", volumeSizeGiB: 1, region: "us-east-1", endpoint: "http://x", clientToken: "t",
-            snapshotID: "snap-1", snapshotStartedAt: nil, timeoutMinutes: 60, state: "uploading")
+            timeoutMinutes: 60, state: .uploading(snapshotID: "snap-1", startedAt: nil))
         let blocks: [(UInt64, [UInt8])] = [(2047, [UInt8](repeating: 1, count: 32)), (3, [UInt8](repeating: 2, count: 32)), (700, [UInt8](repeating: 3, count: 32))]
         do {
             let j = try UploadJournal(directory: dir, key: "k", header: header, resume: false, blockCount: 2048)
@@ -127,11 +128,11 @@ struct EBSUploadUnitTests {
         // Finished: the header stays, in state done with the count; the slots go.
         try j.finish(changedBlocksCount: count)
         let done = try #require(UploadJournal.existingHeader(directory: dir, key: "k"))
-        #expect(done.state == "done" && done.changedBlocksCount == 3 && done.snapshotID == "snap-1")
+        #expect(done.state == .done(snapshotID: "snap-1", startedAt: nil, changedBlocksCount: 3))
         #expect(!FileManager.default.fileExists(atPath: j.slotsPath))
         let fresh = try UploadJournal(directory: dir, key: "k", header: header, resume: false, blockCount: 2048)
         #expect(fresh.recordedCount == 0)
-        #expect(UploadJournal.existingHeader(directory: dir, key: "k")?.state == "uploading")
+        #expect(UploadJournal.existingHeader(directory: dir, key: "k")?.state.name == "uploading")
         fresh.remove()
         #expect(UploadJournal.existingHeader(directory: dir, key: "k") == nil)
     }
@@ -147,9 +148,6 @@ struct EBSUploadUnitTests {
         }
         // The reference value of the empty input, from xxHash's own test vectors.
         #expect([UInt8]().withUnsafeBytes { BlockDigest.of($0, needSHA: false).xxh3 } == 0x2D06_8005_38D3_94C2)
-        #expect(BlockDigest.zeroXXH3(count: Self.bs) == [UInt8](repeating: 0, count: Self.bs).withUnsafeBytes {
-            XXH3_64bits($0.baseAddress, $0.count)
-        })
     }
 
     @Test("manifest round trip, merge rules, and malformed files name the offset")
@@ -164,8 +162,8 @@ struct EBSUploadUnitTests {
         #expect(loaded.hash(of: 5) == 50 && loaded.hash(of: 6) == nil)
         let jh = UploadJournalHeader(
             imagePath: "/x", image: FileIdentity(device: 1, inode: 2, size: 3, modifiedNanoseconds: 4), overlayDigest: "",
-            optionsDigest: "", volumeSizeGiB: 1, region: "r", endpoint: "e", clientToken: "t", snapshotID: nil,
-            snapshotStartedAt: nil, timeoutMinutes: 60, state: "uploading")
+            optionsDigest: "", volumeSizeGiB: 1, region: "r", endpoint: "e", clientToken: "t", timeoutMinutes: 60,
+            state: .starting)
         let j = try UploadJournal(directory: dir + "/j", key: "k", header: jh, resume: false, blockCount: 2048)
         try j.record(index: 5, sha256: [UInt8](repeating: 0, count: 32), xxh3: 0, isZero: true)
         try j.record(index: 7, sha256: [UInt8](repeating: 1, count: 32), xxh3: 77, isZero: false)
@@ -189,24 +187,23 @@ struct EBSUploadUnitTests {
         let id = FileIdentity(device: 1, inode: 2, size: 100, modifiedNanoseconds: 5)
         let base = UploadJournalHeader(
             imagePath: "/x", image: id, overlayDigest: "o", optionsDigest: "p", volumeSizeGiB: 1, region: "r",
-            endpoint: "e", clientToken: "t", snapshotID: "snap-1", snapshotStartedAt: 0, timeoutMinutes: 60,
-            state: "uploading")
+            endpoint: "e", clientToken: "t", timeoutMinutes: 60, state: .uploading(snapshotID: "snap-1", startedAt: 0))
         let now = Date(timeIntervalSince1970: 10_000)
-        #expect(SnapshotUploader.resumeRefusal(old: base, new: base, lastActivity: now, now: now) == nil)
+        #expect(UploadResumption.refusal(old: base, new: base, lastActivity: now, now: now) == nil)
         var b = base
         b.image.modifiedNanoseconds = 6
-        #expect(SnapshotUploader.resumeRefusal(old: base, new: b, lastActivity: now, now: now)?.contains("modified") == true)
+        #expect(UploadResumption.refusal(old: base, new: b, lastActivity: now, now: now)?.contains("modified") == true)
         b = base
         b.image.size = 200
-        #expect(SnapshotUploader.resumeRefusal(old: base, new: b, lastActivity: now, now: now)?.contains("size") == true)
+        #expect(UploadResumption.refusal(old: base, new: b, lastActivity: now, now: now)?.contains("size") == true)
         b = base
         b.overlayDigest = "x"
-        #expect(SnapshotUploader.resumeRefusal(old: base, new: b, lastActivity: now, now: now)?.contains("overlaid") == true)
+        #expect(UploadResumption.refusal(old: base, new: b, lastActivity: now, now: now)?.contains("overlaid") == true)
         b = base
         b.optionsDigest = "x"
-        #expect(SnapshotUploader.resumeRefusal(old: base, new: b, lastActivity: now, now: now)?.contains("options") == true)
+        #expect(UploadResumption.refusal(old: base, new: b, lastActivity: now, now: now)?.contains("options") == true)
         let stale = Date(timeIntervalSince1970: 10_000 - 3601)
-        #expect(SnapshotUploader.resumeRefusal(old: base, new: base, lastActivity: stale, now: now)?.contains("expired") == true)
+        #expect(UploadResumption.refusal(old: base, new: base, lastActivity: stale, now: now)?.contains("expired") == true)
     }
 
     @Test("EBS request shapes: PutSnapshotBlock is unsigned-payload with no Content-Type; errors parse")
@@ -220,12 +217,6 @@ struct EBSUploadUnitTests {
         let sig = SigV4.sign(&put, credentials: AWSCredentials(accessKeyID: "AK", secretAccessKey: "SK"), region: "us-east-1", service: "ebs", date: Date())
         #expect(sig.signedHeaders == "host;x-amz-checksum;x-amz-checksum-algorithm;x-amz-content-sha256;x-amz-data-length;x-amz-date")
         #expect(sig.canonicalRequest.hasSuffix("\nUNSIGNED-PAYLOAD"))
-        let list = try EBSAPI.parseListSnapshotBlocks(
-            HTTPResponse(status: 200, body: Array(#"{"Blocks":[{"BlockIndex":"3","BlockToken":"t3"},{"BlockIndex":1,"BlockToken":"t1"}]}"#.utf8)))
-        #expect(list.blocks.map(\.index) == [3, 1] && list.nextToken == nil)
-        #expect(throws: AWSResponseError.self) {
-            _ = try EBSAPI.parseListSnapshotBlocks(HTTPResponse(status: 200, body: Array(#"{"Blocks":[{"BlockIndex":"x"}]}"#.utf8)))
-        }
         let start = try EBSAPI.parseStartSnapshot(HTTPResponse(status: 201, body: Array(#"{"SnapshotId":"snap-2","BlockSize":524288}"#.utf8)))
         #expect(start.snapshotID == "snap-2" && start.blockSize == ebsBlockSize)
         #expect(throws: AWSResponseError.self) { _ = try EBSAPI.parseStartSnapshot(HTTPResponse(status: 200, body: Array("<html>".utf8))) }

@@ -1,5 +1,6 @@
 import AWSCore
 import EBSUpload
+import EC2TestSupport
 import Foundation
 import Testing
 
@@ -19,32 +20,6 @@ struct KillAndResumeTests {
             dir = dir.deletingLastPathComponent()
         }
         return nil
-    }
-
-    static func environment() -> [String: String] {
-        var env = ProcessInfo.processInfo.environment
-        for k in env.keys where k.hasPrefix("AWS_") { env[k] = nil }
-        env["AWS_ACCESS_KEY_ID"] = "testing"
-        env["AWS_SECRET_ACCESS_KEY"] = "testing"
-        env["AWS_REGION"] = "us-east-1"
-        env["AWS_EC2_METADATA_DISABLED"] = "true"
-        env["AWS_CONFIG_FILE"] = "/nonexistent"
-        env["AWS_SHARED_CREDENTIALS_FILE"] = "/nonexistent"
-        return env
-    }
-
-    static func launch(_ exe: String, _ args: [String]) throws -> (Process, Pipe, Pipe) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: exe)
-        p.arguments = args
-        p.environment = environment()
-        let out = Pipe()
-        let err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        p.standardInput = FileHandle.nullDevice
-        try p.run()
-        return (p, out, err)
     }
 
     /// Requests the peer has seen for the EBS write calls.
@@ -74,7 +49,7 @@ struct KillAndResumeTests {
                     "ec2", "upload", path, "--endpoint-url", peer.endpoint, "--state-dir", dir + "/state",
                     "--workers", "2", "--no-progress", "--attempt-timeout", "2",
                 ]
-                let (p, _, _) = try Self.launch(exe, args)
+                let (p, _, _) = try EC2Process.launch(exe, args)
                 let clock = ContinuousClock()
                 let deadline = clock.now + .seconds(60)
                 while p.isRunning, clock.now < deadline {
@@ -85,7 +60,7 @@ struct KillAndResumeTests {
                 if killed { kill(p.processIdentifier, SIGKILL) }
                 p.waitUntilExit()
 
-                let (p2, out2, err2) = try Self.launch(exe, args)
+                let (p2, out2, err2) = try EC2Process.launch(exe, args)
                 let stdout = String(decoding: out2.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
                 let stderr = String(decoding: err2.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
                 p2.waitUntilExit()
@@ -112,7 +87,7 @@ struct KillAndResumeTests {
         let peer = try StrictPeer()
         defer { peer.stop() }
         let (path, dataBlocks) = try UploadAgainstPeerTests.makeImage(dir)
-        let (p, out, err) = try Self.launch(
+        let (p, out, err) = try EC2Process.launch(
             exe, ["ec2", "upload", path, "--endpoint-url", peer.endpoint, "--state-dir", dir + "/state", "--json",
                   "--tag", "Name=omnios", "--description", "test image"])
         let stdout = out.fileHandleForReading.readDataToEndOfFile()

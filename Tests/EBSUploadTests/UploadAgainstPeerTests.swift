@@ -1,5 +1,6 @@
 import AWSCore
 import EBSUpload
+import EC2TestSupport
 import Foundation
 import Testing
 
@@ -50,7 +51,7 @@ struct UploadAgainstPeerTests {
         defer { peer.stop() }
         let (path, dataBlocks) = try Self.makeImage(dir)
         let image = try ImageFile(path: path)
-        let reader = try BlockReader(source: image)
+        let reader = try ImageBlockReader(source: image)
         let result = try await UploadHarness.with(endpoint: peer.endpoint, token: "session-token-example") { up, _ in
             try await up.upload(image: image, options: Self.options(dir))
         }
@@ -293,7 +294,7 @@ struct UploadAgainstPeerTests {
         let json = try #require(try FileManager.default.contentsOfDirectory(atPath: uploads).first { $0.hasSuffix(".json") })
         let header = try JSONDecoder().decode(
             UploadJournalHeader.self, from: try Data(contentsOf: URL(fileURLWithPath: uploads + "/" + json)))
-        #expect(header.state == "uploading")
+        #expect(header.state.name == "uploading")
         return try #require(header.snapshotID)
     }
 

@@ -1,29 +1,32 @@
-import AWSCore
-import EBSUpload
-import Foundation
+// The moto-backed test harness shared by the EC2 tower's test targets: a strict EBS/EC2 peer in front of one
+// moto_server, an independent read-back, sparse test images and an uploader wired to the peer.
+
+public import AWSCore
+public import EBSUpload
+public import Foundation
 import Synchronization
-import Testing
+public import Testing
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
 /// Paths and switches shared by the tests.
-enum TestEnv {
-    static let repoRoot = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    static let peerScript = repoRoot.appendingPathComponent("Tests/Peers/strict_ebs_peer.py").path
-    static let readbackScript = repoRoot.appendingPathComponent("Tests/Peers/readback.py").path
-    static let isCI = ProcessInfo.processInfo.environment["CI"] == "true"
+public enum TestEnv {
+    public static let repoRoot = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    public static let peerScript = repoRoot.appendingPathComponent("Tests/Peers/strict_ebs_peer.py").path
+    public static let readbackScript = repoRoot.appendingPathComponent("Tests/Peers/readback.py").path
+    public static let isCI = ProcessInfo.processInfo.environment["CI"] == "true"
 
     /// True when moto_server (or the moto module) is installed.
-    static let motoInstalled: Bool = {
+    public static let motoInstalled: Bool = {
         if run(["/bin/sh", "-c", "command -v moto_server"]).status == 0 { return true }
         return run(["/usr/bin/env", "python3", "-c", "import moto.server"]).status == 0
     }()
 
     /// Moto tests run when moto is installed, and always in CI (where a missing moto must fail them).
-    static var motoTestsEnabled: Bool {
+    public static var motoTestsEnabled: Bool {
         if !motoInstalled && !isCI {
             print("note: moto_server not installed; skipping the moto-backed upload tests (they fail when CI=true)")
         }
@@ -31,7 +34,7 @@ enum TestEnv {
     }
 
     @discardableResult
-    static func run(_ argv: [String], stdin: Data? = nil) -> (status: Int32, out: String, err: String) {
+    public static func run(_ argv: [String], stdin: Data? = nil) -> (status: Int32, out: String, err: String) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: argv[0])
         p.arguments = Array(argv.dropFirst())
@@ -56,7 +59,7 @@ enum TestEnv {
     }
 
     /// A fresh temporary directory.
-    static func tempDir(_ name: String) throws -> String {
+    public static func tempDir(_ name: String) throws -> String {
         let d = FileManager.default.temporaryDirectory.appendingPathComponent(
             "zlabel-ebs-\(name)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
         try FileManager.default.createDirectory(at: d, withIntermediateDirectories: true)
@@ -65,13 +68,13 @@ enum TestEnv {
 }
 
 /// A child Python process that lives until we close its stdin (or the test process dies).
-final class ChildProcess: @unchecked Sendable {
-    let process = Process()
+public final class ChildProcess: @unchecked Sendable {
+    public let process = Process()
     private let stdinPipe = Pipe()
     /// The JSON line it printed when ready.
-    let info: [String: Any]
+    public let info: [String: Any]
 
-    init(_ argv: [String]) throws {
+    public init(_ argv: [String]) throws {
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = argv
         process.standardInput = stdinPipe
@@ -93,7 +96,7 @@ final class ChildProcess: @unchecked Sendable {
         info = obj
     }
 
-    func stop() {
+    public func stop() {
         try? stdinPipe.fileHandleForWriting.close()
         process.waitUntilExit()
     }
@@ -101,14 +104,15 @@ final class ChildProcess: @unchecked Sendable {
     deinit { if process.isRunning { stop() } }
 }
 
-struct PeerError: Error, CustomStringConvertible {
-    var message: String
-    var description: String { message }
+public struct PeerError: Error, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+    public init(message: String) { self.message = message }
 }
 
 /// One moto_server for the whole test process, started on first use.
-enum SharedMoto {
-    static let handle: Result<ChildProcess, PeerError> = {
+public enum SharedMoto {
+    public static let handle: Result<ChildProcess, PeerError> = {
         do {
             let child = try ChildProcess(["python3", TestEnv.peerScript, "--moto-only"])
             // Warm moto up: its first EBS and EC2 requests load whole backends, which on a busy 2-core machine
@@ -131,42 +135,52 @@ enum SharedMoto {
         }
     }()
 
-    static func url() throws -> String {
+    public static func url() throws -> String {
         let h = try handle.get()
         return try #require(h.info["upstream"] as? String)
     }
 }
 
 /// A strict peer in front of the shared moto, with its own fault schedule.
-final class StrictPeer: @unchecked Sendable {
-    let child: ChildProcess
-    let port: Int
-    let motoURL: String
-    var endpoint: String { "http://127.0.0.1:\(port)" }
+public final class StrictPeer: @unchecked Sendable {
+    public let child: ChildProcess
+    public let port: Int
+    public let motoURL: String
+    public var endpoint: String { "http://127.0.0.1:\(port)" }
 
-    init(_ extra: [String] = []) throws {
+    public init(_ extra: [String] = []) throws {
         motoURL = try SharedMoto.url()
         child = try ChildProcess(["python3", TestEnv.peerScript, "--upstream", motoURL] + extra)
         port = try #require(child.info["port"] as? Int)
     }
 
-    func stop() { child.stop() }
+    public func stop() { child.stop() }
 
     /// GET /_peer/stats.
-    func stats() throws -> [String: Any] {
+    public func stats() throws -> [String: Any] {
         let r = TestEnv.run(["/usr/bin/env", "python3", "-c",
             "import urllib.request,sys;sys.stdout.write(urllib.request.urlopen('\(endpoint)/_peer/stats').read().decode())"])
         return try #require(try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any])
     }
 
     /// POST /_peer/delete?snapshot=ID.
-    func delete(snapshot: String) {
+    public func delete(snapshot: String) {
         TestEnv.run(["/usr/bin/env", "python3", "-c",
             "import urllib.request;urllib.request.urlopen(urllib.request.Request('\(endpoint)/_peer/delete?snapshot=\(snapshot)',data=b'',method='POST'))"])
     }
 
+    /// The peer's record of each AMI it registered or copied, by id.
+    public func images() throws -> [String: [String: Any]] {
+        try #require(try stats()["images"] as? [String: [String: Any]])
+    }
+
+    /// How many requests of `action` the peer saw.
+    public func requests(_ action: String) throws -> Int {
+        (try stats()["requests"] as? [String: Any])?[action] as? Int ?? 0
+    }
+
     /// Checks the peer saw no request that AWS would reject.
-    func expectNoRejections(sourceLocation: SourceLocation = #_sourceLocation) throws {
+    public func expectNoRejections(sourceLocation: SourceLocation = #_sourceLocation) throws {
         let s = try stats()
         let rejections = s["rejections"] as? [String] ?? ["(no stats)"]
         #expect(rejections.isEmpty, "peer rejected: \(rejections.prefix(5))", sourceLocation: sourceLocation)
@@ -174,14 +188,14 @@ final class StrictPeer: @unchecked Sendable {
 }
 
 /// Reads a snapshot back with boto3 (an implementation independent of ours) and compares it with an image.
-struct Readback {
-    var blocksCompared = 0
-    var mismatches: [Int] = []
-    var written = 0
-    var nonzeroUnwritten: [Int] = []
+public struct Readback {
+    public var blocksCompared = 0
+    public var mismatches: [Int] = []
+    public var written = 0
+    public var nonzeroUnwritten: [Int] = []
 
     /// - Parameter writeTo: also write the snapshot's content to this file (sparse, the image's size).
-    static func check(motoURL: String, snapshot: String, parents: [String] = [], expectedImage: String,
+    public static func check(motoURL: String, snapshot: String, parents: [String] = [], expectedImage: String,
                       writeTo: String? = nil) throws -> Readback {
         var argv = ["/usr/bin/env", "python3", TestEnv.readbackScript, "--endpoint", motoURL, "--snapshot", snapshot,
                     "--image", expectedImage]
@@ -196,7 +210,7 @@ struct Readback {
     }
 
     /// Several snapshots, each compared with the same image, in one boto3 process.
-    static func checkEach(motoURL: String, snapshots: [String], expectedImage: String) throws -> [String: Readback] {
+    public static func checkEach(motoURL: String, snapshots: [String], expectedImage: String) throws -> [String: Readback] {
         if snapshots.count == 1 {
             return [snapshots[0]: try check(motoURL: motoURL, snapshot: snapshots[0], expectedImage: expectedImage)]
         }
@@ -213,15 +227,15 @@ struct Readback {
         }
     }
 
-    var identical: Bool { mismatches.isEmpty && nonzeroUnwritten.isEmpty && blocksCompared > 0 }
+    public var identical: Bool { mismatches.isEmpty && nonzeroUnwritten.isEmpty && blocksCompared > 0 }
 }
 
 /// Sparse test images.
-enum TestImage {
-    static let block = 524_288
+public enum TestImage {
+    public static let block = 524_288
 
     /// A deterministic non-zero pattern for block `i` (seeded), 512 KiB.
-    static func pattern(_ i: Int, seed: UInt64 = 0) -> [UInt8] {
+    public static func pattern(_ i: Int, seed: UInt64 = 0) -> [UInt8] {
         var g = SplitMix64(seed: seed &+ UInt64(i) &* 0x9E37)
         var out = [UInt8](repeating: 0, count: block)
         out.withUnsafeMutableBytes { b in
@@ -231,7 +245,7 @@ enum TestImage {
     }
 
     /// Creates a sparse file of `size` bytes and writes `writes` (offset, bytes) into it.
-    static func make(_ path: String, size: UInt64, writes: [(UInt64, [UInt8])]) throws {
+    public static func make(_ path: String, size: UInt64, writes: [(UInt64, [UInt8])]) throws {
         let fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0o644)
         guard fd >= 0 else { throw PeerError(message: "cannot create \(path)") }
         defer { close(fd) }
@@ -243,7 +257,7 @@ enum TestImage {
     }
 
     /// Copies a file, keeping holes (cp --sparse=always), then applies an overlay to the copy.
-    static func expectedCopy(of path: String, overlay: ByteRangeOverlay, to dest: String) throws {
+    public static func expectedCopy(of path: String, overlay: ByteRangeOverlay, to dest: String) throws {
         TestEnv.run(["/bin/cp", "--sparse=always", path, dest])
         let fd = open(dest, O_RDWR)
         defer { close(fd) }
@@ -254,7 +268,7 @@ enum TestImage {
 
     /// A fingerprint of a (sparse) file that does not read its holes: size, mtime, data extents and the
     /// SHA-256 of the bytes in them.
-    static func fingerprint(ofFile path: String) throws -> String {
+    public static func fingerprint(ofFile path: String) throws -> String {
         let f = try ImageFile(path: path)
         var desc = "\(f.identity.size) \(f.identity.modifiedNanoseconds)"
         for e in try f.dataExtents() {
@@ -268,8 +282,8 @@ enum TestImage {
 }
 
 /// Builds an uploader that talks to a peer with test credentials.
-enum UploadHarness {
-    static func with<R: Sendable>(
+public enum UploadHarness {
+    public static func with<R: Sendable>(
         endpoint: String, attemptTimeout: Duration = .seconds(2), token: String? = nil,
         _ body: (SnapshotUploader, @Sendable () -> [String]) async throws -> R
     ) async throws -> R {
@@ -294,7 +308,7 @@ enum UploadHarness {
     }
 
     /// Test retry timing: short delays so fault schedules finish quickly.
-    static func fastPolicy(attemptTimeout: Duration = .seconds(2)) -> RetryPolicy {
+    public static func fastPolicy(attemptTimeout: Duration = .seconds(2)) -> RetryPolicy {
         RetryPolicy(
             maxAttempts: 8, baseDelay: .milliseconds(20), throttleBaseDelay: .milliseconds(50),
             maxDelay: .milliseconds(400), attemptTimeout: attemptTimeout, operationTimeout: .seconds(60),
@@ -303,12 +317,57 @@ enum UploadHarness {
 }
 
 /// Collects log lines.
-final class LogCollector: Sendable {
+public final class LogCollector: Sendable {
     private let store = Mutex<[String]>([])
-    var lines: [String] { store.withLock { $0 } }
-    var log: AWSLog {
+    public init() {}
+    public var lines: [String] { store.withLock { $0 } }
+    public var log: AWSLog {
         AWSLog { [self] level, msg in
             store.withLock { $0.append("\(level): \(msg)") }
         }
+    }
+}
+
+/// An image of any size without its bytes: `data` are the extents, every byte in them is 0x5a.
+public struct SizedImage: ImageSource {
+    public var size: UInt64
+    public var data: [Range<UInt64>]
+    public init(size: UInt64, data: [Range<UInt64>]) {
+        self.size = size
+        self.data = data
+    }
+    public func dataExtents() throws -> [Range<UInt64>] { data }
+    public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws {
+        buffer.initializeMemory(as: UInt8.self, repeating: 0x5a)
+    }
+    public func prefetch(_ range: Range<UInt64>) {}
+}
+
+/// Runs `zlabel-ec2` (or `zlabel`) as a child process with test credentials and no AWS settings of the host.
+public enum EC2Process {
+    public static func environment() -> [String: String] {
+        var env = ProcessInfo.processInfo.environment
+        for k in env.keys where k.hasPrefix("AWS_") { env[k] = nil }
+        env["AWS_ACCESS_KEY_ID"] = "testing"
+        env["AWS_SECRET_ACCESS_KEY"] = "testing"
+        env["AWS_REGION"] = "us-east-1"
+        env["AWS_EC2_METADATA_DISABLED"] = "true"
+        env["AWS_CONFIG_FILE"] = "/nonexistent"
+        env["AWS_SHARED_CREDENTIALS_FILE"] = "/nonexistent"
+        return env
+    }
+
+    public static func launch(_ exe: String, _ args: [String]) throws -> (Process, Pipe, Pipe) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: exe)
+        p.arguments = args
+        p.environment = environment()
+        let out = Pipe()
+        let err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        return (p, out, err)
     }
 }

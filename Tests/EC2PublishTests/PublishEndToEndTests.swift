@@ -1,5 +1,6 @@
 import AWSCore
 import Crypto
+import EC2TestSupport
 import Foundation
 import Testing
 import TestSupport
@@ -160,11 +161,11 @@ struct PublishEndToEndTests {
         // SIGKILL once the third block is acknowledged and journaled: at a step, not at a moment, so that a busy
         // machine cannot let the run get past its registration before the kill lands.
         let crashed = try ZLabelCLI.run(
-            args, environment: KillAndResumeTests.environment().merging(
+            args, environment: EC2Process.environment().merging(
                 [CrashPoint.environmentVariable: CrashPoint.blockRecorded.rawValue + "@3"]) { $1 })
         #expect(crashed.status == 128 + 9, "killed at the third block: \(crashed)")
         #expect(try peer.images().isEmpty, "killed before RegisterImage")
-        let (p2, out2, err2) = try KillAndResumeTests.launch(exe, args)
+        let (p2, out2, err2) = try EC2Process.launch(exe, args)
         let stdout = String(decoding: out2.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         let stderr = String(decoding: err2.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         p2.waitUntilExit()

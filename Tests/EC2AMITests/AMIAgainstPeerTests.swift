@@ -1,6 +1,7 @@
 import AWSCore
 import EBSUpload
 import EC2AMI
+import EC2TestSupport
 import Foundation
 import Testing
 
@@ -56,18 +57,6 @@ enum AMIHarness {
         r.snapshotWait = schedule
         r.wait = true
         return r
-    }
-}
-
-extension StrictPeer {
-    /// The peer's record of each AMI it registered or copied, by id.
-    func images() throws -> [String: [String: Any]] {
-        try #require(try stats()["images"] as? [String: [String: Any]])
-    }
-
-    /// How many requests of `action` the peer saw.
-    func requests(_ action: String) throws -> Int {
-        (try stats()["requests"] as? [String: Any])?[action] as? Int ?? 0
     }
 }
 

@@ -1,5 +1,6 @@
 import DiskContainers
 import EBSUpload
+import EC2TestSupport
 import Foundation
 import Testing
 import TestSupport

@@ -1,4 +1,5 @@
 import AWSCore
+import EC2TestSupport
 import Foundation
 import Testing
 import TestSupport

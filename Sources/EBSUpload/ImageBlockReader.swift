@@ -3,7 +3,7 @@ import Crypto
 
 /// Reads 512 KiB blocks of an image: only the data extents are read (holes become zeros without a read),
 /// the part past the end of the image is zero padding, and overlay patches are applied last.
-public struct BlockReader: Sendable {
+public struct ImageBlockReader: Sendable {
     /// The image.
     public let source: any ImageSource
     /// Its data extents, sorted and disjoint.
@@ -126,12 +126,6 @@ public struct BlockDigest: Sendable, Equatable {
         let x = zlabel_xxh3_64(block.baseAddress, block.count)
         let s = needSHA ? Array(SHA256.hash(data: block)) : []
         return BlockDigest(sha256: s, xxh3: x, isZero: zero)
-    }
-
-    /// XXH3-64 of an all-zero block of `count` bytes.
-    public static func zeroXXH3(count: Int) -> UInt64 {
-        let z = [UInt8](repeating: 0, count: count)
-        return z.withUnsafeBytes { zlabel_xxh3_64($0.baseAddress, $0.count) }
     }
 }
 
