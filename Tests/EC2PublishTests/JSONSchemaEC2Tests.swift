@@ -1,3 +1,4 @@
+import EC2TestSupport
 import Foundation
 import Testing
 import TestSupport
