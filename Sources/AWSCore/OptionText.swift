@@ -28,6 +28,8 @@ public enum OptionName: String, Sendable, CaseIterable, Equatable {
     case region
     /// The endpoint URL for every service.
     case endpointURL
+    /// Which partition (or slice) of a whole disk holds the vdev.
+    case partition
 
     /// The words a library message uses for the option.
     public var words: String {
@@ -44,6 +46,7 @@ public enum OptionName: String, Sendable, CaseIterable, Equatable {
         case .imageName: "AMI name"
         case .region: "region"
         case .endpointURL: "endpoint URL"
+        case .partition: "a partition name"
         }
     }
 }

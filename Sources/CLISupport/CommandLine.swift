@@ -53,7 +53,7 @@ func parseCommandLine<Root: ParsableCommand>(_ root: Root.Type) throws -> any Pa
 /// parser does.
 func exit<Root: ParsableCommand>(_ root: Root.Type, after error: any Error, exitStatus: (any Error) -> Int32?) -> Never {
     guard let status = exitStatus(error) else { root.exit(withError: error) }
-    printError("zlabel: \(error is LabelEditError ? "refused, nothing written: " : "")\(error)")
+    printError("zlabel: \(error is LabelEditError ? "refused, nothing written: " : "")\(error)\(flagHint(for: error))")
     #if canImport(Glibc)
         Glibc.exit(status)
     #else
@@ -88,4 +88,23 @@ public func printError(_ line: String) {
 /// Prints `body` on standard output as a versioned JSON document (``JSONDocument/wrap(_:)``).
 public func printJSON(_ body: JSONValue) {
     print(JSONDocument.wrap(body).rendered())
+}
+
+/// The library's errors name no flag; for those whose remedy is a flag of `zlabel set`, the words that name it,
+/// appended to the printed line.
+package func flagHint(for error: any Error) -> String {
+    switch error {
+    case let e as LabelEditError:
+        switch e.code {
+        case .emptyEdit: return " (give --phys-path, --path, --devid, --remove-devid, --remove-hostid or --remove-hostname)"
+        case .poolActive: return " (--force)"
+        case .ambiguousLeaf: return e.message.contains("or path") ? " (--vdev GUID or --vdev PATH)" : " (--vdev GUID)"
+        case .invalidValue where e.message.hasPrefix("devid cannot be empty"): return " (--remove-devid)"
+        default: return ""
+        }
+    case let e as LabelWriteError:
+        return e.backup.map { " (undo with `zlabel restore IMAGE --from \($0)`)" } ?? ""
+    default:
+        return ""
+    }
 }

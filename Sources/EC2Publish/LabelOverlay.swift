@@ -3,6 +3,7 @@
 
 public import EBSUpload
 public import EC2AMI
+public import AWSCore
 public import ZLabel
 
 /// A target's label edit of one image, as bytes to overlay during the upload.
@@ -25,12 +26,19 @@ public struct PlannedLabelEdit: Sendable {
 }
 
 /// Why `publish` refused an image before uploading anything.
-public struct PublishRefusal: Error, Sendable, CustomStringConvertible {
-    /// What is wrong, one line each.
-    public var problems: [String]
+public struct PublishRefusal: OptionNamingError, Sendable {
+    /// What is wrong, one line each; a line may name an option (``OptionName``), which a command line spells.
+    public var reasons: [OptionText]
+    /// What is wrong, one line each, options in words.
+    public var problems: [String] { reasons.map(\.description) }
     /// Creates a refusal.
-    public init(_ problems: [String]) { self.problems = problems }
-    public var description: String { "refused, nothing uploaded: " + problems.joined(separator: "; ") }
+    public init(_ problems: [String]) { self.reasons = problems.map { OptionText(plain: $0) } }
+    /// Creates a refusal whose lines name options.
+    public init(reasons: [OptionText]) { self.reasons = reasons }
+    public func message(spelling spell: (OptionName) -> String) -> String {
+        "refused, nothing uploaded: " + reasons.map { $0.rendered(spell) }.joined(separator: "; ")
+    }
+    public var description: String { message(spelling: \.words) }
 }
 
 extension PlannedLabelEdit {
@@ -54,9 +62,9 @@ extension PlannedLabelEdit {
         let image = try ZFSImage.ImageFile.openForReading(path: imagePath)
         let report = try ImageReport(image: image, selector: selector)
         guard report.vdevs.count == 1 else {
-            throw PublishRefusal([report.vdevs.isEmpty
-                ? "\(imagePath): no ZFS vdev found"
-                : "\(imagePath): \(report.vdevs.count) vdevs (\(report.vdevs.compactMap(\.region.name).joined(separator: ", "))); choose one with --partition"])
+            throw PublishRefusal(reasons: [report.vdevs.isEmpty
+                ? OptionText(plain: "\(imagePath): no ZFS vdev found")
+                : "\(imagePath): \(report.vdevs.count) vdevs (\(report.vdevs.compactMap(\.region.name).joined(separator: ", "))); choose one with \(option: .partition)"])
         }
         let problems = report.problems
         guard problems.isEmpty else { throw PublishRefusal(problems) }

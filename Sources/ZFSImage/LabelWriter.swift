@@ -35,7 +35,7 @@ public struct LabelWriteError: Error, Sendable, CustomStringConvertible {
     /// The backup holding the original label areas, to undo with `zlabel restore`.
     public var backup: String?
     public var description: String {
-        message + (backup.map { "; the original labels are saved in \($0) (undo with `zlabel restore IMAGE --from \($0)`)" } ?? "")
+        message + (backup.map { "; the original labels are saved in \($0)" } ?? "")
     }
 }
 

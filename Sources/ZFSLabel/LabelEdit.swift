@@ -179,7 +179,7 @@ public struct LabelEditPlan: Sendable {
     public init(members: [(name: String, labels: VdevLabels)], edit: LeafEdit, force: Bool = false)
         throws(LabelEditError)
     {
-        guard !edit.isEmpty else { throw LabelEditError(.emptyEdit, message: "nothing to change: give --phys-path, --path, --devid, --remove-devid, --remove-hostid or --remove-hostname") }
+        guard !edit.isEmpty else { throw LabelEditError(.emptyEdit, message: "nothing to change: no field to set or remove") }
         try Self.validate(edit)
         precondition(!members.isEmpty, "at least one member")
         self.edit = edit
@@ -203,7 +203,7 @@ public struct LabelEditPlan: Sendable {
         }
         for base in bases {
             if base.config.uint64("state") == 0 && !force {
-                throw LabelEditError(.poolActive, member: base.name, message: "pool '\(base.config.string("name") ?? "?")' is ACTIVE (state 0): it is imported on some host, which would overwrite these labels; export it first or pass --force")
+                throw LabelEditError(.poolActive, member: base.name, message: "pool '\(base.config.string("name") ?? "?")' is ACTIVE (state 0): it is imported on some host, which would overwrite these labels; export it first, or force the edit")
             }
         }
 
@@ -221,7 +221,7 @@ public struct LabelEditPlan: Sendable {
         case .automatic:
             guard order.count == 1, let only = leaves[order[0]] else {
                 let list = order.compactMap { leaves[$0] }.map { "\($0.guid) (\($0.path ?? "no path"))" }.joined(separator: ", ")
-                throw LabelEditError(.ambiguousLeaf, message: "the top-level vdev has \(order.count) leaves: \(list); choose one with --vdev GUID or --vdev PATH")
+                throw LabelEditError(.ambiguousLeaf, message: "the top-level vdev has \(order.count) leaves: \(list); choose one by its guid or path")
             }
             target = only
         case .guid(let g):
@@ -235,7 +235,7 @@ public struct LabelEditPlan: Sendable {
                 throw LabelEditError(.leafNotFound, message: "no leaf with path '\(p)' (paths: \(order.compactMap { leaves[$0]?.path?.description }.joined(separator: ", ")))")
             }
             guard matches.count == 1 else {
-                throw LabelEditError(.ambiguousLeaf, message: "\(matches.count) leaves have path '\(p)'; choose one with --vdev GUID")
+                throw LabelEditError(.ambiguousLeaf, message: "\(matches.count) leaves have path '\(p)'; choose one by its guid")
             }
             target = leaf
         }
@@ -301,7 +301,7 @@ public struct LabelEditPlan: Sendable {
         for (name, change) in [("path", edit.path), ("devid", edit.devid), ("phys_path", edit.physPath)] {
             guard case .set(let value)? = change else { continue }
             if value.byteCount == 0 {
-                throw LabelEditError(.invalidValue, message: "\(name) cannot be empty" + (name == "path" ? "" : "; use --remove-\(name == "devid" ? "devid" : "phys-path")"))
+                throw LabelEditError(.invalidValue, message: "\(name) cannot be empty" + (name == "devid" ? "; remove it instead" : ""))
             }
             // An NVString holds no NUL byte, so only the length is left to check.
             if value.byteCount > LeafEdit.maximumStringLength {

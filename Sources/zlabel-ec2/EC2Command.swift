@@ -57,6 +57,7 @@ extension OptionName {
         case .imageName: "--name"
         case .region: "--region"
         case .endpointURL: "--endpoint-url"
+        case .partition: "--partition"
         }
     }
 }

@@ -229,7 +229,10 @@ struct SetCommandTests {
         let kvm = try Fixture.scratchCopy("rpool-kvm.img")
         try expectRefusal([kvm.url.path, mirror.urls[0].path, "--vdev", String(guid), "--phys-path", Self.xenPhysPath],
                           images: [kvm.url, mirror.urls[0]], message: "different pools")
-        try expectRefusal([kvm.url.path], images: [kvm.url], message: "nothing to change")
+        // The library's message names no flag; the command line adds the flags that are the remedy.
+        try expectRefusal([kvm.url.path], images: [kvm.url], message: "nothing to change: no field to set or remove (give --phys-path")
+        try expectRefusal(paths + ["--phys-path", Self.xenPhysPath], images: mirror.urls,
+                          message: "choose one by its guid or path (--vdev GUID or --vdev PATH)")
         // --devid and --remove-devid together: a usage error, before any file is opened
         try expectRefusal([kvm.url.path, "--devid", "x", "--remove-devid"], images: [kvm.url], status: 64,
                           message: "exclude each other")

@@ -1,6 +1,7 @@
 import AWSCore
 import EBSUpload
 import EC2AMI
+import EC2Publish
 import EC2TestSupport
 import Foundation
 import Testing
@@ -15,6 +16,7 @@ struct OptionNamingTests {
             all.append(InvalidOptionError(o, "\(option: o) is wrong"))
             all.append(AWSConfigurationError("set \(option: o)"))
             all.append(AMIError.invalidRequest("\(option: o) is wrong"))
+            all.append(PublishRefusal(reasons: ["image.raw: 2 vdevs (p1, p2); choose one with \(option: o)"]))
         }
         all += [
             AMIError.imageFailed(imageID: "ami-1", region: "r", state: "failed", reason: "x"),
@@ -68,7 +70,7 @@ struct OptionNamingTests {
     @Test("no library error message contains \"--\"; a command line can spell every option it names")
     func noFlags() {
         let errors = Self.errors()
-        #expect(errors.count == 3 * OptionName.allCases.count + 6)
+        #expect(errors.count == 4 * OptionName.allCases.count + 6)
         for e in errors {
             #expect(!e.description.contains("--"), "\(e.description)")
             // Spelt by a renderer, every option appears as the renderer spells it.

@@ -44,7 +44,8 @@ struct RefusalTests {
         #expect(try LibraryEdit.labels(scratch.url).config?.uint64("state") == 0)
         let error = try Self.expectRefused([scratch.url], Self.physPathEdit(), .poolActive)
         #expect(error?.message.contains("ACTIVE") == true)
-        #expect(error?.message.contains("--force") == true)
+        #expect(error?.message.contains("force the edit") == true)
+        #expect(error?.message.contains("--") == false, "a library error names no command-line flag")
         let (plan, report) = try LibraryEdit.apply([scratch.url], Self.physPathEdit(), force: true)
         #expect(report.writes.count == 4)
         #expect(try LibraryEdit.labels(scratch.url).config?.vdevLeaves.first?.physPath == "/xpvd/xdf@51712:a")
@@ -120,7 +121,8 @@ struct RefusalTests {
     func ambiguousLeaf() throws {
         let scratch = try Fixture.scratchCopy("rpool-mirror-0.img", "rpool-mirror-1.img")
         let error = try Self.expectRefused(scratch.urls, Self.physPathEdit(), .ambiguousLeaf)
-        #expect(error?.message.contains("--vdev") == true)
+        #expect(error?.message.contains("choose one by its guid") == true)
+        #expect(error?.message.contains("--") == false, "a library error names no command-line flag")
         try Self.expectRefused([scratch.urls[1]], Self.physPathEdit(), .ambiguousLeaf)
     }
 
