@@ -167,10 +167,30 @@ public enum EBSAPI {
     /// The LINEAR aggregate checksum: SHA-256 over the concatenated raw 32-byte digests, in ascending block
     /// order, base64.
     public static func linearAggregate(_ digestsInBlockOrder: some Sequence<[UInt8]>) -> String {
-        var h = SHA256()
-        for d in digestsInBlockOrder { h.update(data: d) }
-        return Data(h.finalize()).base64EncodedString()
+        var aggregate = LinearAggregate()
+        for d in digestsInBlockOrder { aggregate.add(d) }
+        return aggregate.base64
     }
+}
+
+/// The LINEAR aggregate checksum, fed one block digest at a time in ascending block order (the journal streams
+/// its slots into it; ``EBSAPI/linearAggregate(_:)`` takes a sequence).
+public struct LinearAggregate: Sendable {
+    private var hash = SHA256()
+    /// Blocks added so far.
+    public private(set) var count = 0
+
+    /// An empty aggregate.
+    public init() {}
+
+    /// Adds the raw 32-byte SHA-256 digest of the next block.
+    public mutating func add(_ digest: [UInt8]) {
+        hash.update(data: digest)
+        count += 1
+    }
+
+    /// The aggregate, base64, as CompleteSnapshot's `x-amz-Checksum` takes it.
+    public var base64: String { Data(hash.finalize()).base64EncodedString() }
 }
 
 /// EBS calls over one signed attempt each.

@@ -384,13 +384,9 @@ public final class UploadJournal: @unchecked Sendable {
 
     /// ChangedBlocksCount and the LINEAR aggregate checksum of every recorded block.
     public func completion() throws -> (count: Int, aggregate: String) {
-        var h = SHA256()
-        var count = 0
-        try forEachSlot { s in
-            h.update(data: s.sha256)
-            count += 1
-        }
-        return (count, Data(h.finalize()).base64EncodedString())
+        var aggregate = LinearAggregate()
+        try forEachSlot { s in aggregate.add(s.sha256) }
+        return (aggregate.count, aggregate.base64)
     }
 
     /// The time of the last recorded block (the slot file's mtime).
