@@ -68,50 +68,32 @@ struct SetLabels: ParsableCommand {
     }
 
     func run() throws {
-        var targets: [EditTarget] = []
-        for argument in images {
-            let (path, selector) = try region.resolve(argument)
-            let file = try ImageFile.openForEditing(path: path, mode: dryRun ? .readOnly : .readWrite)
-            let found = try file.findVdevs(selector).regions
-            guard found.count == 1 else {
-                throw ValidationError(found.isEmpty ? "\(path): no ZFS vdev found" : "\(path): \(found.count) vdevs (\(found.compactMap(\.name).joined(separator: ", "))); choose one with --partition or IMAGE@OFFSET:SIZE")
-            }
-            targets.append(EditTarget(image: file, region: found[0]))
-        }
-
         var edit = LeafEdit(leaf: try selector())
-        var targetNotes: [String] = []
-        if let (bootTarget, device) = try parseTarget(target, device: device) {
-            let planned = try TargetEdit(
-                target: bootTarget, device: device, member: targets[0], leaf: edit.leaf, onlyMember: targets.count == 1)
-            edit = planned.edit
-            targetNotes = planned.notes
-        }
         if let physPath { edit.physPath = .set(NVString(physPath)) }
         if let path { edit.path = .set(NVString(path)) }
         if let devid { edit.devid = .set(NVString(devid)) }
         if removeDevid { edit.devid = .remove }
         edit.removeHostid = removeHostid
         edit.removeHostname = removeHostname
-
-        let plan = try LabelWriter.plan(targets, edit: edit, force: force)
+        let session: LabelEditSession
+        do {
+            session = try LabelEditSession(images: try images.map { try region.resolve($0) }, edit: edit,
+                                           target: try parseTarget(target, device: device), writable: !dryRun, force: force)
+        } catch let e as VdevChoiceError {
+            throw ValidationError(e.description + (e.found.isEmpty ? "" : " (--partition or IMAGE@OFFSET:SIZE)"))
+        }
         if !json {
-            for note in targetNotes { printError("target: \(note)") }
-            print(plan.summary, terminator: "")
+            for note in session.notes { printError("target: \(note)") }
+            print(session.plan.summary, terminator: "")
         }
-        // An image inside a VM disk container: every planned write must be possible in place (dry run too).
-        try InPlaceRehearsal.check(targets.map(\.image)) { images in
-            _ = try LabelWriter.apply(plan, to: zip(targets, images).map { EditTarget(image: $1, region: $0.region) }, backupPath: nil)
-        }
+        try session.rehearse()
         if dryRun {
-            if json { printJSON(plan.json) } else { print("dry run: nothing written") }
+            if json { printJSON(session.plan.json) } else { print("dry run: nothing written") }
             return
         }
-        let backupPath = backup ?? LabelWriter.defaultBackupPath(for: targets[0].image.path)
-        let report = try LabelWriter.apply(plan, to: targets, backupPath: backupPath)
+        let report = try session.apply(backupPath: backup)
         if json {
-            printJSON(.object([("plan", plan.json), ("backup", report.backup.map(JSONValue.string) ?? .null),
-                               ("labels_written", .uint(UInt64(report.writes.count)))]))
+            printJSON(session.json(report))
         } else if let saved = report.backup {
             print("wrote \(report.writes.count) labels; read back and verified; original labels saved in \(saved)")
         }
