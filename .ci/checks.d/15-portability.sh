@@ -39,7 +39,7 @@ scan() {
         printf "%s:%d: import Glibc outside #if canImport(Glibc) / #if os(Linux)\n", FILENAME, FNR
       if (line ~ /^[ \t]*(@_exported[ \t]+)?((public|package|internal)[ \t]+)?import[ \t]+Darwin([ \t]|$)/ && !guarded("os\\(macOS\\)|canImport\\(Darwin\\)"))
         printf "%s:%d: import Darwin outside #if canImport(Darwin) / #if os(macOS)\n", FILENAME, FNR
-      if (!portable && match(line, /posix_fadvise|POSIX_FADV_[A-Z]+|st_[amc]tim([^a-z_]|$)|SEEK_DATA|SEEK_HOLE|BLKGETSIZE(64)?|BLKSSZGET|Glibc\.|O_DIRECT|O_TMPFILE|fallocate|sync_file_range|gnu_dev_[a-z]+|epoll_[a-z]+|inotify_[a-z]+|memfd_create|copy_file_range|\/proc\/|\/sys\/(dev|block|class)/) && !guarded(linux))
+      if (!portable && match(line, /posix_fadvise|POSIX_FADV_[A-Z]+|st_[amc]tim([^a-z_]|$)|SEEK_DATA|SEEK_HOLE|BLKGETSIZE(64)?|BLKSSZGET|Glibc\.|O_DIRECT([^A-Z_]|$)|O_TMPFILE|fallocate|sync_file_range|gnu_dev_[a-z]+|epoll_[a-z]+|inotify_[a-z]+|memfd_create|copy_file_range|\/proc\/|\/sys\/(dev|block|class)/) && !guarded(linux))
       {
         name = substr(line, RSTART, RLENGTH)
         sub(/[^A-Za-z0-9_]$/, "", name)

@@ -165,13 +165,13 @@ public final class ImageFile: Sendable {
         }
     }
 
-    /// Flushes written bytes to stable storage (`fsync`; on macOS `F_FULLFSYNC`, which also empties the drive's
-    /// cache).
+    /// Flushes written bytes to stable storage (`fdatasync` on Linux: writes never change an image's size; `fsync`
+    /// elsewhere, on macOS `F_FULLFSYNC`, which also empties the drive's cache).
     ///
     /// - Throws: ``ImageError`` with code ``ImageError/Code/flush`` when the system reports a failure.
     public func synchronize() throws(ImageError) {
         if case .failure(let e) = Self.flush(descriptor) {
-            throw ImageError(.flush, path: path, errno: e.rawValue, message: "fsync failed: \(e)")
+            throw ImageError(.flush, path: path, errno: e.rawValue, message: "flush failed: \(e)")
         }
     }
 
