@@ -85,7 +85,7 @@ public func printError(_ line: String) {
     }
 }
 
-/// Prints `body` on standard output as a versioned JSON document (``JSONDocument/wrap(_:)``).
+/// Prints `body` on standard output as a versioned JSON document (`JSONDocument.wrap(_:)`).
 public func printJSON(_ body: JSONValue) {
     print(JSONDocument.wrap(body).rendered())
 }

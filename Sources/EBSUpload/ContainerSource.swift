@@ -58,7 +58,7 @@ public struct UploadImage: Sendable {
     /// Opens `path` read-only; the container is found by content, not by name. A block device is always read
     /// as itself, as the label side reads it.
     ///
-    /// - Throws: ``ImageError`` when the file cannot be opened, its container is malformed or not supported
+    /// - Throws: `ImageError` when the file cannot be opened, its container is malformed or not supported
     ///   (the message names the structure and the byte offset), or it is a compressed raw image.
     public static func open(path: String) throws -> UploadImage {
         let file = try ImageFile(path: path)

@@ -15,7 +15,7 @@ public struct ImageBlockReader: Sendable {
 
     /// Creates a reader; finds the extents once.
     ///
-    /// - Throws: ``ImageError`` from the extent scan, ``OverlayError`` when the overlay runs past the image.
+    /// - Throws: `ImageError` from the extent scan, ``OverlayError`` when the overlay runs past the image.
     public init(source: any ImageSource, overlay: ByteRangeOverlay = ByteRangeOverlay(), blockSize: Int = ebsBlockSize)
         throws
     {

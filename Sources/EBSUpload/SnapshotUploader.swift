@@ -155,7 +155,7 @@ public struct SnapshotUploader: Sendable {
     ///   - progress: called after each block (from the driver's task; keep it quick).
     /// - Returns: what was done.
     /// - Throws: ``SnapshotUploadError`` after a snapshot was started, `InvalidOptionError`,
-    ///   `AWSConfigurationError`, ``OverlayError``, ``ManifestError``, ``ImageError`` or a service error before
+    ///   `AWSConfigurationError`, ``OverlayError``, ``ManifestError``, `ImageError` or a service error before
     ///   that.
     public func upload(
         image: ImageFile, options: UploadOptions, progress: (@Sendable (UploadProgress) -> Void)? = nil

@@ -27,7 +27,7 @@ public struct PlannedLabelEdit: Sendable {
 
 /// Why `publish` refused an image before uploading anything.
 public struct PublishRefusal: OptionNamingError, Sendable {
-    /// What is wrong, one line each; a line may name an option (``OptionName``), which a command line spells.
+    /// What is wrong, one line each; a line may name an option (`OptionName`), which a command line spells.
     public var reasons: [OptionText]
     /// What is wrong, one line each, options in words.
     public var problems: [String] { reasons.map(\.description) }

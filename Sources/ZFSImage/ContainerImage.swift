@@ -5,7 +5,7 @@ import Synchronization
 /// An image inside a VM disk container (qcow2, VMDK, VHD, VHDX), read through the DiskContainers module: the
 /// virtual disk's bytes. Labels are read from it exactly as from a raw image.
 ///
-/// Opened for editing (``ImageFile/openForEditing(path:mode:)``) a qcow2, VMDK monolithicSparse or flat, or
+/// Opened for editing (`ImageFile.openForEditing(path:mode:)`) a qcow2, VMDK monolithicSparse or flat, or
 /// VHD image is also written in place: a write changes only the 512-byte virtual sectors whose bytes differ,
 /// and each of those must be stored plainly in the container's files (DiskContainers' `InPlaceWritable`);
 /// no table, bitmap or header is ever changed. Offsets are virtual-disk offsets throughout, so the label
@@ -62,7 +62,7 @@ public final class ContainerImage: ImageStorage {
         for file in inPlace.files.values where seen.insert(ObjectIdentifier(file)).inserted { try file.synchronize() }
     }
 
-    /// Throws an ``ImageError`` of code ``ImageError/Code/container`` unless `bytes` at virtual `offset` can be
+    /// Throws an `ImageError` of code `ImageError.Code.container` unless `bytes` at virtual `offset` can be
     /// written in place; writes nothing.
     public func checkWritableInPlace(_ bytes: [UInt8], at offset: UInt64) throws(ImageError) {
         try checkRange(offset, bytes.count, "a write")
@@ -123,7 +123,7 @@ public enum InPlaceRehearsal {
     /// Rehearses `edit` over `images` when any of them is a ``ContainerImage``; raw images and devices need no
     /// rehearsal and `edit` is not run for them.
     ///
-    /// - Throws: what `edit` throws, or an ``ImageError`` of code ``ImageError/Code/container`` naming the
+    /// - Throws: what `edit` throws, or an `ImageError` of code `ImageError.Code.container` naming the
     ///   image and why a write cannot be made in place.
     public static func check(_ images: [any ImageStorage], _ edit: ([any ImageStorage]) throws -> Void) throws {
         guard images.contains(where: { $0 is ContainerImage }) else { return }
@@ -182,9 +182,9 @@ extension ImageFile {
     /// image as a ``ContainerImage`` that writes in place. Before editing, rehearse the edit with
     /// ``InPlaceRehearsal`` so that a range that cannot be written in place is refused before anything is.
     ///
-    /// - Throws: ``ImageError`` of code ``ImageError/Code/container`` for a container that is never written in
+    /// - Throws: `ImageError` of code `ImageError.Code.container` for a container that is never written in
     ///   place (VMDK streamOptimized, VHDX, compressed raw) or whose state forbids it (qcow2 snapshots, dirty,
-    ///   backing file), saying how to proceed; other ``ImageError``s when it cannot be opened.
+    ///   backing file), saying how to proceed; other `ImageError`s when it cannot be opened.
     public static func openForEditing(path: String, mode: ImageFile.Mode) throws(ImageError) -> any ImageStorage {
         let file = try ImageFile(path: path, mode: mode)
         if file.isBlockDevice { return file }
@@ -239,7 +239,7 @@ extension ImageFile {
     /// streamOptimized, or a flat descriptor with its extent files) or VHD/VHDX as a read-only
     /// ``ContainerImage`` of the disk inside. The container is found by content, not by name.
     ///
-    /// - Throws: ``ImageError`` when the file cannot be opened, its container is malformed or refused (the
+    /// - Throws: `ImageError` when the file cannot be opened, its container is malformed or refused (the
     ///   message names the structure and the byte offset), or it is a compressed raw image (which has no
     ///   random access: decompress it first).
     public static func openForReading(path: String) throws(ImageError) -> any ImageStorage {

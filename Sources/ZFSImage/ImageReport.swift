@@ -25,7 +25,7 @@ public struct ImageReport: Sendable {
 
     /// Reads the labels of the leaf vdev in `region`, taken as given.
     ///
-    /// - Throws: ``ImageError`` when the region does not fit the image or a read fails.
+    /// - Throws: `ImageError` when the region does not fit the image or a read fails.
     public init(image: any ImageStorage, region: VdevRegion) throws(ImageError) {
         path = image.path
         size = image.size
@@ -35,7 +35,7 @@ public struct ImageReport: Sendable {
     /// Finds the vdevs in the image (every partition and slice with labels, or the one chosen) and reads
     /// their labels.
     ///
-    /// - Throws: ``ImageError`` on a failed read, `PartitionTableError` on a broken partition table.
+    /// - Throws: `ImageError` on a failed read, `PartitionTableError` on a broken partition table.
     public init(image: any ImageStorage, selector: RegionSelector? = nil) throws {
         path = image.path
         size = image.size

@@ -37,7 +37,7 @@ struct StorageByteSource: ByteSource {
 extension ImageStorage {
     /// The image's partition map (MBR, GPT, SMI/VTOC), or a single `disk` region when it has none.
     ///
-    /// - Throws: ``ImageError`` naming the image and the byte offset when the table is broken.
+    /// - Throws: `ImageError` naming the image and the byte offset when the table is broken.
     public func partitionLayout() throws -> DiskLayout {
         do { return try DiskLayout.detect(in: StorageByteSource(storage: self)) } catch let error as PartitionTableError {
             throw ImageError(.partitionTable, path: path, offset: error.offset, message: error.message)
@@ -134,7 +134,7 @@ extension ImageStorage {
 
     /// Reads the four labels of the leaf vdev in `region`: 1 MiB of I/O, wherever the labels are.
     ///
-    /// - Throws: ``ImageError`` when the region does not fit or a read fails.
+    /// - Throws: `ImageError` when the region does not fit or a read fails.
     public func readLabels(in region: VdevRegion) throws(ImageError) -> VdevLabels {
         try validate(region)
         var bytes: [[UInt8]?] = []

@@ -1,6 +1,6 @@
 /// Random access to the bytes of a disk image or block device.
 ///
-/// This is the seam between the pure label code and the system: ``ImageFile`` reads and writes real files
+/// This is the seam between the pure label code and the system: `ImageFile` reads and writes real files
 /// and devices with positional I/O, ``MemoryImage`` keeps the bytes in memory for tests, and a test can wrap
 /// either to inject faults (stop after the k-th write, say).
 public protocol ImageStorage: AnyObject, Sendable {
@@ -13,7 +13,7 @@ public protocol ImageStorage: AnyObject, Sendable {
 
     /// Reads exactly `count` bytes at `offset`.
     ///
-    /// - Throws: ``ImageError`` when the range passes the end or the read fails.
+    /// - Throws: `ImageError` when the range passes the end or the read fails.
     func read(at offset: UInt64, count: Int) throws(ImageError) -> [UInt8]
 
     /// Writes all of `bytes` at `offset`; never past the end of the image.

@@ -178,7 +178,7 @@ public struct LabelBackup: Sendable {
 
     /// Puts the saved labels of `entry` back into `image`, byte for byte, and reads them back.
     ///
-    /// - Throws: ``ImageError`` when the image's size differs, or when any label holds something other than
+    /// - Throws: `ImageError` when the image's size differs, or when any label holds something other than
     ///   what the edit wrote (the image changed since), in which case nothing is written.
     public static func restore(_ entry: Entry, into image: any ImageStorage) throws -> RestoreOutcome {
         guard image.size == entry.imageSize else {

@@ -61,7 +61,7 @@ public enum LabelWriter {
     ///   - targets: every member image to edit, with the region holding its vdev.
     ///   - edit: what to change.
     ///   - force: edit even when the pool's state is ACTIVE (imported somewhere).
-    /// - Throws: ``ImageError`` when a read fails, `LabelEditError` when the edit is refused.
+    /// - Throws: `ImageError` when a read fails, `LabelEditError` when the edit is refused.
     public static func plan(_ targets: [EditTarget], edit: LeafEdit, force: Bool = false) throws -> LabelEditPlan {
         var members: [(name: String, labels: VdevLabels)] = []
         var raw: [[[UInt8]]] = []

@@ -25,7 +25,7 @@ public struct ChecksumRepairReport: Sendable {
     /// Labels whose checksum was rewritten (with ``dryRun``: would be).
     public var repaired: Int { entries.filter(\.outcome.repaired).count }
 
-    /// Runs ``ChecksumRepair/run(image:region:dryRun:)`` on every vdev found in `image`; in a VM disk container,
+    /// Runs `ChecksumRepair.run(image:region:dryRun:)` on every vdev found in `image`; in a VM disk container,
     /// only after a rehearsal showed that every repair can be written in place.
     ///
     /// - Throws: `ImageError` or `PartitionTableError` when the image cannot be read or written, or (code

@@ -35,7 +35,7 @@ extension PoolPlacement {
     }
 }
 
-/// A boot target's label edit: the ``LeafEdit`` that gives a leaf vdev the values the target computed, with
+/// A boot target's label edit: the `LeafEdit` that gives a leaf vdev the values the target computed, with
 /// what to tell the user about it. `zlabel set --target` and `zlabel ec2 publish` both make theirs here.
 public struct TargetEdit: Sendable {
     /// The edit: the target's `phys_path`, `path` and `devid`, the leaf, and the extra changes asked for.
@@ -51,7 +51,7 @@ public struct TargetEdit: Sendable {
     ///   - target: the EC2 boot target.
     ///   - device: the device name the AMI registers (checked against the target); `nil` for its default.
     ///   - member: the image whose disk the target describes, and where its vdev sits (which picks the minor name).
-    ///   - leaf: which leaf to change. When it is ``LeafSelector/automatic`` and `member` is the only image edited
+    ///   - leaf: which leaf to change. When it is `LeafSelector.automatic` and `member` is the only image edited
     ///     (`onlyMember`), the target describes the disk this image is, so the leaf becomes the image's own
     ///     (the `guid` of its labels' config).
     ///   - onlyMember: whether `member` is the only image edited.
