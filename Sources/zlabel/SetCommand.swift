@@ -86,8 +86,9 @@ struct SetLabels: ParsableCommand {
             for note in session.notes { printError("target: \(note)") }
             print(session.plan.summary, terminator: "")
         }
-        try session.rehearse()
         if dryRun {
+            // A dry run writes nothing, but refuses as the edit would inside a container (apply rehearses itself).
+            try session.rehearse()
             if json { printJSON(session.plan.json) } else { print("dry run: nothing written") }
             return
         }
