@@ -16,7 +16,10 @@
 //   VHDX              fixed and dynamic: CRC-32C-checked headers and region tables, metadata (virtual size,
 //                     block size, logical sector size), BAT with its interleaved sector-bitmap entries
 //   zstd, xz, gzip    compressed raw, decompressed as one sequential stream (concatenated frames, streams and
-//                     members are one image); `forEachNonZeroBlock` yields the blocks that are not all zeros
+//                     members are one image); `forEachNonZeroBlock` yields the blocks that are not all zeros,
+//                     and `StreamedDisk` presents the stream as a random-access disk: measured in one pass
+//                     (size, data map of non-zero 512 KiB blocks), a bounded chunk cache, and a new pass from the
+//                     file's start only for a read behind the decoder and the cache
 //
 // What is refused, and why
 //   backing files (qcow2 backing_file, VMDK parentCID/parentFileNameHint, differencing VHD/VHDX): the file
@@ -85,7 +88,8 @@ public enum OpenedContainer: Sendable {
     case disk(any VirtualDisk)
     /// A VMDK text descriptor: open its extents' files and build a ``VMDKFlatDisk``.
     case vmdkDescriptor(VMDKDescriptor)
-    /// A compressed raw image: read it with ``CompressedRawStream``.
+    /// A compressed raw image: read it front to back with ``CompressedRawStream``, or as a disk with
+    /// ``StreamedDisk``.
     case stream(StreamCompression)
 }
 

@@ -59,7 +59,8 @@ public struct UploadImage: Sendable {
     /// as itself, as the label side reads it.
     ///
     /// - Throws: `ImageError` when the file cannot be opened, its container is malformed or not supported
-    ///   (the message names the structure and the byte offset), or it is a compressed raw image.
+    ///   (the message names the structure and the byte offset), or a compressed raw image's stream is malformed
+    ///   or cut short.
     public static func open(path: String) throws -> UploadImage {
         let file = try ImageFile(path: path)
         if file.isBlockDevice {
@@ -95,8 +96,15 @@ public struct UploadImage: Sendable {
             return UploadImage(path: path, source: ContainerImageSource(path: path, disk: disk, files: files),
                                identity: identity, container: disk.format.description)
         case .stream(let compression):
-            throw ImageError(.open, path: path, message: "is a \(compression)-compressed raw image: decompress it first "
-                + "(the upload reads a raw image, a block device, or a qcow2, VMDK, VHD or VHDX container)")
+            // Decoded front to back as the blocks are sent; the cache covers the workers' reads around the
+            // decoder (16 workers read 8 MiB at a time), so that one upload is one pass.
+            let disk: StreamedDisk
+            do {
+                disk = try StreamedDisk(FileReader(file: file), compression: compression, measurementKey: file.identity.key,
+                                        cacheBytes: 16 << 20, lookbehind: 8 << 20)
+            } catch { throw failed(error) }
+            return UploadImage(path: path, source: ContainerImageSource(path: path, disk: disk, files: [file]),
+                               identity: file.identity, container: disk.format.description)
         }
     }
 }

@@ -260,4 +260,7 @@ public struct FileIdentity: Sendable, Equatable, Codable {
         self.size = size
         self.modifiedNanoseconds = modifiedNanoseconds
     }
+
+    /// The identity as one string, for keying what a process remembers about a file's content.
+    public var key: String { "\(device):\(inode):\(size):\(modifiedNanoseconds)" }
 }

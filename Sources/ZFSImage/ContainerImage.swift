@@ -237,11 +237,12 @@ extension ImageFile {
 
     /// Opens `path` for reading labels: a raw image or block device as itself, a qcow2, VMDK (sparse,
     /// streamOptimized, or a flat descriptor with its extent files) or VHD/VHDX as a read-only
-    /// ``ContainerImage`` of the disk inside. The container is found by content, not by name.
+    /// ``ContainerImage`` of the disk inside; a zstd-, xz- or gzip-compressed raw image through DiskContainers'
+    /// `StreamedDisk` (measured in one pass when opened; a read behind the decoder decodes again from the start).
+    /// The container is found by content, not by name.
     ///
-    /// - Throws: `ImageError` when the file cannot be opened, its container is malformed or refused (the
-    ///   message names the structure and the byte offset), or it is a compressed raw image (which has no
-    ///   random access: decompress it first).
+    /// - Throws: `ImageError` when the file cannot be opened, or its container or compressed stream is malformed,
+    ///   cut short or refused (the message names the structure and the byte offset).
     public static func openForReading(path: String) throws(ImageError) -> any ImageStorage {
         let file = try ImageFile(path: path, mode: .readOnly)
         if file.isBlockDevice { return file }
@@ -268,8 +269,12 @@ extension ImageFile {
                 return ContainerImage(path: path, disk: try VMDKFlatDisk(descriptor, extentReaders: readers), files: files)
             } catch { throw failed(error) }
         case .stream(let compression):
-            throw ImageError(.open, path: path,
-                             message: "is a \(compression)-compressed raw image: labels need random access; decompress it first")
+            // Measured once per process: `publish` opens the file again for its upload.
+            do {
+                let disk = try StreamedDisk(StorageReader(storage: file), compression: compression,
+                                            measurementKey: file.identity.key)
+                return ContainerImage(path: path, disk: disk, files: [file])
+            } catch { throw failed(error) }
         }
     }
 }

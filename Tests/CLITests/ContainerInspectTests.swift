@@ -45,14 +45,42 @@ struct ContainerInspectTests {
         let (raw, packed, dir) = try Self.convert("rpool-kvm.img", to: ["vmdk", "-o", "subformat=streamOptimized"],
                                                   name: "rpool-kvm.vmdk")
         _ = dir
+        try Self.readOnlyCommandsAgree(raw: raw, packed: packed)
+    }
+
+    @Test("inspect, verify, doctor, boot-view and expect read a zstd-, xz- or gzip-compressed raw image as the raw image",
+          .oracle(.compressors), arguments: ["zstd -q -c", "xz -0 -T1 -c", "gzip -1 -c"])
+    func readOnlyCommandsOnCompressedRaw(_ compressor: String) throws {
+        try Oracle.require(.compressors)
+        let raw = try Fixture.image("rpool-kvm.img")
+        let d = try TemporaryDirectory(prefix: "zlabel-cli-compressed")
+        let name = compressor.split(separator: " ")[0]
+        let packed = d.file("rpool-kvm.img.\(name)")
+        let r = try Run.run("sh", ["-c", "\(compressor) < \"$1\" > \"$2\"", "sh", raw.path, packed.path])
+        #expect(r.succeeded, "\(r)")
+        let inspect = try ZLabelCLI.run("inspect", packed.path)
+        #expect(inspect.status == 0, "\(inspect)")
+        #expect(inspect.stdoutText.hasPrefix("\(packed.path): \(name)-compressed raw image, virtual disk of 67108864 bytes\n"),
+                "\(inspect)")
+        let verify = try ZLabelCLI.run("verify", packed.path)
+        #expect(verify.status == 0 && verify.stdoutText.contains("all 4 labels valid"), "\(verify)")
+        try Self.readOnlyCommandsAgree(raw: raw, packed: packed)
+        // Editing needs random access: refused with exit 3, the file untouched, nothing written beside it.
+        try ContainerEditTests.refused(packed, ["set", "IMG", "--phys-path", "/xpvd/xdf@51712:a"], reason: "compressed raw image")
+        try ContainerEditTests.refused(packed, ["repair-checksums", "IMG"], reason: "compressed raw image")
+    }
+
+    /// Runs the read-only commands on the raw image and on its packed copy and expects the same output.
+    static func readOnlyCommandsAgree(raw: URL, packed: URL, sourceLocation: SourceLocation = #_sourceLocation) throws {
         func same(_ arguments: [String], status expected: Int32) throws {
             let viaContainer = try ZLabelCLI.run(arguments.map { $0 == "IMG" ? packed.path : $0 })
             let direct = try ZLabelCLI.run(arguments.map { $0 == "IMG" ? raw.path : $0 })
-            #expect(direct.status == expected, "\(direct)")
-            #expect(viaContainer.status == direct.status, "\(viaContainer)")
-            #expect(!direct.stdoutText.isEmpty)
+            #expect(direct.status == expected, "\(direct)", sourceLocation: sourceLocation)
+            #expect(viaContainer.status == direct.status, "\(viaContainer)", sourceLocation: sourceLocation)
+            #expect(!direct.stdoutText.isEmpty, sourceLocation: sourceLocation)
             #expect(viaContainer.stdoutText.replacingOccurrences(of: packed.path, with: "IMG")
-                    == direct.stdoutText.replacingOccurrences(of: raw.path, with: "IMG"), "\(arguments)")
+                    == direct.stdoutText.replacingOccurrences(of: raw.path, with: "IMG"), "\(arguments)",
+                    sourceLocation: sourceLocation)
         }
         try same(["doctor", "--json", "IMG", "--target", "ec2-xen-hvm"], status: 1)
         try same(["doctor", "IMG"], status: 0)

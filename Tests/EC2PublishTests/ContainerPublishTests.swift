@@ -6,13 +6,14 @@ import Testing
 import TestSupport
 
 /// Issue 13 on the EC2 side: `zlabel ec2 publish` and `ec2 upload` read the virtual disk of a qcow2 or VMDK
-/// container (qemu-img's conversion of a fixture), skip its unallocated clusters, and overlay the target's labels
-/// in flight; the snapshot holds exactly what a publish of the raw image holds.
+/// container (qemu-img's conversion of a fixture) or of a zstd-compressed raw image, skip what holds no data, and
+/// overlay the target's labels in flight; the snapshot holds exactly what a publish of the raw image holds.
 @Suite("ec2 upload and publish from VM disk containers")
 struct ContainerPublishTests {
-    /// The raw fixture converted by qemu-img into each container, in one scratch directory.
+    /// The raw fixture converted by qemu-img into each container, and compressed by zstd, in one scratch directory.
     static func containers(_ fixture: String) throws -> (raw: URL, dir: TemporaryDirectory, packed: [(String, URL)]) {
         try Oracle.require(.qemuImg)
+        try Oracle.require(.compressors)
         let raw = try Fixture.image(fixture)
         let d = try TemporaryDirectory(prefix: "zlabel-ec2-container")
         var packed: [(String, URL)] = []
@@ -22,11 +23,15 @@ struct ContainerPublishTests {
             guard r.succeeded else { throw OracleError.failed(r) }
             packed.append((name, url))
         }
+        let zst = d.file("disk.raw.zst")
+        let r = try Run.run("zstd", ["-q", raw.path, "-o", zst.path])
+        guard r.succeeded else { throw OracleError.failed(r) }
+        packed.append(("disk.raw.zst", zst))
         return (raw, d, packed)
     }
 
     @Test("the upload source is the virtual disk: bytes equal the raw image, holes from the container's map, identity of the container file",
-          .oracle(.qemuImg))
+          .oracle(.qemuImg, .compressors))
     func sourceAndIdentity() throws {
         let (raw, _, packed) = try Self.containers("disk-gpt.img")
         let rawBytes = try Data(contentsOf: raw)
@@ -52,30 +57,39 @@ struct ContainerPublishTests {
             let file = try ImageFile(path: url.path)
             #expect(image.identity == file.identity, "\(name)")
             Thread.sleep(forTimeInterval: 0.01)
-            let handle = try FileHandle(forWritingTo: url)
-            try handle.seekToEnd()
-            try handle.write(contentsOf: [UInt8](repeating: 0, count: 512))
-            try handle.close()
+            if url.pathExtension == "zst" {
+                // A zstd file takes no trailing bytes; the same bytes written again are a new modification.
+                try Data(contentsOf: url).write(to: url)
+            } else {
+                let handle = try FileHandle(forWritingTo: url)
+                try handle.seekToEnd()
+                try handle.write(contentsOf: [UInt8](repeating: 0, count: 512))
+                try handle.close()
+            }
             #expect(try UploadImage.open(path: url.path).identity != image.identity, "\(name)")
         }
         let rawImage = try UploadImage.open(path: raw.path)
         #expect(rawImage.container == nil && rawImage.source is ImageFile)
     }
 
-    @Test("a compressed raw image is refused by upload with the reason")
-    func compressedRawRefused() throws {
+    @Test("a compressed raw image cut short is refused by upload, naming the file and the compressed offset",
+          .oracle(.compressors))
+    func compressedRawCutShort() throws {
+        try Oracle.require(.compressors)
         let d = try TemporaryDirectory(prefix: "zlabel-ec2-container")
         let url = d.file("disk.raw.gz")
-        let r = try Run.run("/bin/sh", ["-c", "head -c 1048576 /dev/zero | gzip -c > '\(url.path)'"])
+        let r = try Run.run("/bin/sh", ["-c", "head -c 4194304 /dev/urandom | gzip -c | head -c 100000 > '\(url.path)'"])
         #expect(r.succeeded, "\(r)")
         #expect(throws: EBSUpload.ImageError.self) { try UploadImage.open(path: url.path) }
         do { _ = try UploadImage.open(path: url.path) } catch {
-            #expect("\(error)".contains("compressed raw image"), "\(error)")
+            let text = "\(error)"
+            #expect(text.contains(url.path) && text.contains("gzip stream") && text.contains("ends early")
+                    && text.contains("at byte 100000"), "\(text)")
         }
     }
 
-    @Test("publish from a qcow2 and a streamOptimized VMDK: the snapshot read back equals the raw image with the target's labels",
-          .oracle(.qemuImg), .enabled(if: TestEnv.motoTestsEnabled))
+    @Test("publish from a qcow2, a streamOptimized VMDK and a .raw.zst: the snapshot read back equals the raw image with the target's labels; under 64 MiB of memory, no file over 1 MiB written",
+          .oracle(.qemuImg, .compressors), .enabled(if: TestEnv.motoTestsEnabled))
     func publishFromContainers() throws {
         let (raw, d, packed) = try Self.containers("disk-gpt.img")
         let peer = try StrictPeer(["--image-delay", "0"])
@@ -92,10 +106,11 @@ struct ContainerPublishTests {
 
         for (name, url) in packed {
             let before = try Data(contentsOf: url)
-            let run = try ZLabelCLI.run(["ec2", "publish", url.path, "--name", "omnios from \(name)", "--target", "ec2-xen-hvm",
-                                         "--devid", devid, "--state-dir", d.file("state").path, "--wait", "--no-progress",
-                                         "--workers", "4", "--json"], environment: env)
+            let (run, peakKiB) = try Self.limited(["ec2", "publish", url.path, "--name", "omnios from \(name)", "--target", "ec2-xen-hvm",
+                                                   "--devid", devid, "--state-dir", d.file("state").path, "--wait", "--no-progress",
+                                                   "--json"], environment: env)
             #expect(run.status == 0, "\(run)")
+            #expect(peakKiB > 0 && peakKiB < 64 * 1024, "\(name): peak RSS \(peakKiB) KiB")
             let doc = try #require(try JSONSerialization.jsonObject(with: run.stdout) as? [String: Any], "\(run)")
             let ami = try #require(doc["ami"] as? [String: Any])
             let snapshot = try #require(ami["snapshot_id"] as? String)
@@ -112,5 +127,35 @@ struct ContainerPublishTests {
         let rb = try Readback.check(motoURL: peer.motoURL, snapshot: snapshot, expectedImage: raw.path)
         #expect(rb.identical, "upload: \(rb)")
         try peer.expectNoRejections()
+    }
+
+    @Test("the 1 MiB file limit the publish test runs under stops a larger write")
+    func fileLimitBites() throws {
+        let d = try TemporaryDirectory(prefix: "zlabel-ec2-limit")
+        let script = """
+            import resource, subprocess, sys
+            resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
+            sys.exit(subprocess.run(sys.argv[1:]).returncode)
+            """
+        let small = try Run.run("python3", ["-c", script, "dd", "if=/dev/zero", "of=\(d.file("small").path)", "bs=1024", "count=1024"])
+        #expect(small.status == 0, "\(small)")
+        let big = try Run.run("python3", ["-c", script, "dd", "if=/dev/zero", "of=\(d.file("big").path)", "bs=1024", "count=1025"])
+        #expect(big.status != 0, "\(big)")
+        #expect(try FileManager.default.attributesOfItem(atPath: d.file("big").path)[.size] as? Int == 1 << 20)
+    }
+
+    /// Runs zlabel with `arguments` as a child that may not write any file past 1 MiB (`RLIMIT_FSIZE`: the kernel
+    /// stops such a write, temporary files included, and the run fails) and returns its peak resident set in KiB.
+    static func limited(_ arguments: [String], environment: [String: String]) throws -> (ProcessResult, Int) {
+        let script = """
+            import resource, subprocess, sys
+            resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
+            r = subprocess.run(sys.argv[1:])
+            print("peak-rss-kib", resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)
+            sys.exit(r.returncode if r.returncode >= 0 else 128 - r.returncode)
+            """
+        let run = try Run.run("python3", ["-c", script, try ZLabelCLI.executable().path] + arguments, environment: environment)
+        let line = run.stderrText.split(separator: "\n").last { $0.hasPrefix("peak-rss-kib ") }
+        return (run, line.flatMap { Int($0.dropFirst("peak-rss-kib ".count)) } ?? -1)
     }
 }
