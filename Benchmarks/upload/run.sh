@@ -16,8 +16,11 @@
 #        CACHE (cold, the default: the page cache is dropped before each run, when this user may; written:
 #        dropped, then the data extents alone are read into it, as when the image has just been written and
 #        its holes never read; warm: the whole image, holes too, is read into it first),
-#        SINK=0 skips the keep-alive runs, KEEP=1 keeps the work directory.
-# Needs: moto[server], boto3, /usr/bin/time (Debian package "time"), python3.
+#        SINK=0 skips the keep-alive runs, KEEP=1 keeps the work directory,
+#        FORMATS (e.g. "qcow2 zst"): each round also uploads the image converted to these with zlabel
+#        (qcow2: qemu-img convert; zst: zstd -3; vmdk: streamOptimized), and the summary compares each with
+#        the raw upload and with moto's ceiling.
+# Needs: moto[server], boto3, /usr/bin/time (Debian package "time"), python3; qemu-img and zstd for FORMATS.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -72,6 +75,17 @@ with open(path, "wb") as f:
         f.write((chunk + chunk)[off:off + B])
 PY
 echo "image: $IMAGE_GIB GiB sparse, $DATA_GIB GiB data ($(du -k "$img" | cut -f1) KiB allocated); moto $ep" >&2
+formats=()
+for f in ${FORMATS:-}; do
+  case "$f" in
+    qcow2) qemu-img convert -f raw -O qcow2 "$img" "$work/image.qcow2" ;;
+    vmdk) qemu-img convert -f raw -O vmdk -o subformat=streamOptimized "$img" "$work/image.vmdk" ;;
+    zst) zstd -q -3 -T0 "$img" -o "$work/image.zst" ;;
+    *) echo "unknown format $f in FORMATS (qcow2, vmdk, zst)" >&2; exit 2 ;;
+  esac
+  formats+=("$f")
+  echo "image.$f: $(du -k "$work/image.$f" | cut -f1) KiB" >&2
+done
 [ ${#server_cpu[@]} -gt 0 ] && echo "moto pinned to CPU 0, clients to CPUs 1-$((ncpu - 1))" >&2
 
 cpu_of() { awk '{print ($14+$15)/100}' "/proc/$1/stat"; }   # utime+stime in seconds (USER_HZ=100)
@@ -125,6 +139,7 @@ for r in $(seq 1 "$ROUNDS"); do
     2) order="boto3 ceiling zlabel" ;;
     *) order="ceiling zlabel boto3" ;;
   esac
+  for f in "${formats[@]}"; do order="$order zlabel-$f"; done
   for client in $order; do
     case "$client" in
       zlabel)
@@ -133,6 +148,10 @@ for r in $(seq 1 "$ROUNDS"); do
             --state-dir "$work/state" ;;
       boto3) run boto3 python3 "$here/boto3_uploader.py" "$img" --endpoint-url "$ep" --threads "$THREADS" ;;
       ceiling) run ceiling python3 "$here/ceiling_client.py" "$img" --endpoint-url "$ep" --connections "$CONNECTIONS" ;;
+      zlabel-*)
+        rm -rf "$work/state"
+        run "$client" "$ZLABEL" upload "$work/image.${client#zlabel-}" --endpoint-url "$ep" --workers "$WORKERS" \
+            --json --no-progress --state-dir "$work/state" ;;
     esac
   done
 done
@@ -169,6 +188,11 @@ print(f"  moto busy (its CPU seconds over the client's wall seconds): zlabel {bu
       f"ceiling {busy('ceiling'):.2f}, boto3 {busy('boto3'):.2f}")
 print(f"  moto CPU per run: zlabel {med('zlabel', 'moto'):.2f} s, ceiling {med('ceiling', 'moto'):.2f} s, "
       f"boto3 {med('boto3', 'moto'):.2f} s")
+for fmt in sorted({r["name"][7:] for r in rows if r["name"].startswith("zlabel-") and r["name"] != "zlabel-ka"}):
+    n = "zlabel-" + fmt
+    print(f"  upload from {fmt}: wall {med(n, 'wall'):.2f} s ({med(n, 'wall') / z_wall:.2f}x raw's, throughput / ceiling "
+          f"{c_wall / med(n, 'wall'):.2f}), client CPU {med(n, 'cpu')/gib:.2f} s/GiB ({med(n, 'cpu') / z_cpu:.2f}x raw's), "
+          f"peak RSS {med(n, 'rss'):.1f} MiB (raw {med('zlabel', 'rss'):.1f})")
 if any(r["name"] == "zlabel-ka" for r in rows):
     zk, bk = med("zlabel-ka", "cpu"), med("boto3-ka", "cpu")
     print(f"  with connections kept alive (keepalive_sink.py), zlabel client CPU / boto3's: {zk / bk:.2f}  "

@@ -142,9 +142,11 @@ public final class StreamedDisk: VirtualDisk {
                         + "opened: the file changed while it was read")
             }
             s.nextChunk += 1
+            // A chunk neither asked for nor kept is only decoded past (the uploader's holes).
+            guard current >= keepFrom || current == index else { continue }
             let zero = scratch.withUnsafeBytes { isAllZero(UnsafeRawBufferPointer(rebasing: $0[0..<expected])) }
             let bytes: [UInt8]? = zero ? nil : Array(scratch[0..<expected])
-            if current >= keepFrom { s.cache.put(current, bytes) }
+            s.cache.put(current, bytes)
             if current == index { return bytes }
         }
     }

@@ -21,7 +21,7 @@ struct EC2PublishCommand: AsyncParsableCommand {
             registered under the name is used.
             """)
 
-    @Argument(help: "The disk image: a raw file or block device, or a qcow2, VMDK, VHD or VHDX container (its virtual disk is uploaded).")
+    @Argument(help: "The disk image: a raw file or block device, or a qcow2, VMDK, VHD or VHDX container (its virtual disk is uploaded), or a zstd-, xz- or gzip-compressed raw image (decompressed as it is read, never to disk).")
     var image: String
 
     @Option(help: "The boot target: \(BootTarget.allCases.map(\.rawValue).joined(separator: ", ")) (see `zlabel targets`).")

@@ -19,7 +19,7 @@ struct EC2Upload: AsyncParsableCommand {
             """
     )
 
-    @Argument(help: "The disk image: a raw file or block device, or a qcow2, VMDK, VHD or VHDX container (its virtual disk is uploaded).")
+    @Argument(help: "The disk image: a raw file or block device, or a qcow2, VMDK, VHD or VHDX container (its virtual disk is uploaded), or a zstd-, xz- or gzip-compressed raw image (decompressed as it is read, never to disk).")
     var image: String
 
     @OptionGroup var aws: EC2AWSOptions
