@@ -80,7 +80,7 @@ public final class CompressedRawStream {
                     guard decoder.atBoundary else {
                         throw ContainerError(
                             .truncated, structure, at: inputPosition,
-                            "the compressed stream ends early, after \(position) decompressed bytes")
+                            "the compressed stream ends early (after \(position) decompressed bytes)")
                     }
                     isAtEnd = true
                 } else if inStart < inEnd {

@@ -70,6 +70,32 @@ struct ContainerInspectTests {
         try ContainerEditTests.refused(packed, ["repair-checksums", "IMG"], reason: "compressed raw image")
     }
 
+    @Test("a compressed raw image cut short: every command exits 2 naming the file and the compressed byte offset, nothing written",
+          .oracle(.compressors), arguments: ["zstd -q -c", "xz -0 -T1 -c", "gzip -1 -c"])
+    func compressedRawCutShort(_ compressor: String) throws {
+        try Oracle.require(.compressors)
+        let d = try TemporaryDirectory(prefix: "zlabel-cli-compressed")
+        let name = compressor.split(separator: " ")[0]
+        let whole = d.file("whole.\(name)")
+        let r = try Run.run("sh", ["-c", "\(compressor) < \"$1\" > \"$2\"", "sh", try Fixture.image("disk-gpt.img").path, whole.path])
+        #expect(r.succeeded, "\(r)")
+        let bytes = try Data(contentsOf: whole)
+        let cut = d.file("cut.img.\(name)")
+        try bytes.prefix(bytes.count / 2).write(to: cut)
+        for command in [["inspect"], ["verify"], ["doctor"], ["boot-view"], ["expect", "labels=4"], ["ec2", "upload"],
+                        ["ec2", "publish", "--name", "x", "--target", "ec2-xen-hvm"]] {
+            let arguments = command.count > 1 && command[0] == "expect" ? ["expect", cut.path, command[1]]
+                : command + [cut.path]
+            let run = try ZLabelCLI.run(arguments, environment: ["AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                                                                 "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": "http://127.0.0.1:9"])
+            #expect(run.status == 2, "\(command): \(run)")
+            #expect(run.stderrText.contains(cut.path) && run.stderrText.contains("\(name) stream")
+                    && run.stderrText.contains(" at byte "), "\(command): \(run)")
+        }
+        #expect(try Data(contentsOf: cut) == bytes.prefix(bytes.count / 2))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: d.url.path).sorted() == ["cut.img.\(name)", "whole.\(name)"])
+    }
+
     /// Runs the read-only commands on the raw image and on its packed copy and expects the same output.
     static func readOnlyCommandsAgree(raw: URL, packed: URL, sourceLocation: SourceLocation = #_sourceLocation) throws {
         func same(_ arguments: [String], status expected: Int32) throws {
