@@ -47,7 +47,8 @@ struct ContainerImageTests {
         #expect(throws: ImageError.self) { try image.write([0], at: 0) }
     }
 
-    @Test("a raw image opens as itself; a compressed raw image is refused with a reason", .oracle(.compressors))
+    @Test("a raw image opens as itself; a compressed raw image is read as its disk, and refused for editing",
+          .oracle(.compressors))
     func rawAndCompressed() throws {
         try Oracle.require(.compressors)
         let raw = try Fixture.image("rpool-kvm.img")
@@ -56,7 +57,12 @@ struct ContainerImageTests {
         let zst = d.file("rpool.img.zst")
         let r = try Run.run("zstd", ["-q", "-o", zst.path, raw.path])
         #expect(r.succeeded, "\(r)")
-        let error = try #require(throws: ImageError.self) { try ImageFile.openForReading(path: zst.path) }
-        #expect(error.message.contains("zstd-compressed raw image"))
+        let image = try #require(try ImageFile.openForReading(path: zst.path) as? ContainerImage)
+        #expect(image.container.description == "zstd-compressed raw")
+        let rawBytes = try Data(contentsOf: raw)
+        #expect(image.size == UInt64(rawBytes.count))
+        #expect(Data(try image.read(at: 0, count: rawBytes.count)) == rawBytes)
+        let error = try #require(throws: ImageError.self) { try ImageFile.openForEditing(path: zst.path, mode: .readWrite) }
+        #expect(error.code == .container && error.message.contains("zstd-compressed raw image"), "\(error)")
     }
 }
