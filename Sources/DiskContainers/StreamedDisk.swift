@@ -10,9 +10,10 @@ import Synchronization
 /// *pass*). The uploader reads the disk front to back, so its reads cost one pass; the label side reads the
 /// start and the end of a partition and then a few metadata blocks, which a cache keeps cheap:
 ///
-/// - Opening measures the image in one pass: its size (which a gzip member does not record, and a zstd frame or
-///   xz index need not), the data map (which 512 KiB blocks are not all zeros, for ``dataExtents()``), and it
-///   leaves the image's last chunks in the cache, where a whole disk's end labels and backup GPT are.
+/// - Opening takes the size from the file's headers when they record it (zstd frames, xz indexes), decoding
+///   nothing. Otherwise (gzip) it measures the image in one pass: its size, the data map (which 512 KiB blocks
+///   are not all zeros, for ``dataExtents()``), and it leaves the image's last chunks in the cache, where a
+///   whole disk's end labels and backup GPT are.
 /// - Every chunk a read returns, and every chunk decoded within `lookbehind` bytes before a read, is kept in a
 ///   least-recently-used cache of `cacheBytes` bytes of data. All-zero chunks are kept as a mark, without bytes.
 ///
@@ -30,27 +31,30 @@ public final class StreamedDisk: VirtualDisk {
     public var format: ContainerFormat { .compressed(compression) }
 
     let reader: any ContainerReader
-    /// Bit `i` set: granule `i` holds a non-zero byte.
-    let dataMap: [UInt64]
+    /// Bit `i` set: granule `i` holds a non-zero byte; nil when the image was not measured (its size came from
+    /// its headers), and then all of it may hold data.
+    let dataMap: [UInt64]?
     let lookbehind: UInt64
     private let state: Mutex<State>
 
     /// What the measuring pass learns; kept per file so that a second open of the same file skips it.
     public struct Measurement: Sendable {
         public var size: UInt64
-        var dataMap: [UInt64]
+        var dataMap: [UInt64]?
     }
 
     private static let measured = Mutex<[String: Measurement]>([:])
 
-    /// Opens `reader`'s compressed bytes and measures the image (one pass), unless `measurementKey` names a file
-    /// this process has measured already (the caller's identity of the file: path, inode, size and time).
+    /// Opens `reader`'s compressed bytes. The size comes from the file's own headers when they record it (zstd
+    /// frame content sizes, xz indexes: ``declaredSize(_:compression:)``), and nothing is decoded yet; otherwise
+    /// (gzip, or `useDeclaredSize` false) the image is measured in one pass, unless `measurementKey` names a
+    /// file this process has measured already (the caller's identity of the file: inode, size and time).
     ///
     /// - Throws: ``ContainerError`` when the stream is malformed, ends inside a frame, or decompresses to more
     ///   than ``maximumSize``.
     public init(
         _ reader: any ContainerReader, compression: StreamCompression, measurementKey: String? = nil,
-        cacheBytes: Int = 8 << 20, lookbehind: Int = 4 << 20
+        useDeclaredSize: Bool = true, cacheBytes: Int = 8 << 20, lookbehind: Int = 4 << 20
     ) throws(ContainerError) {
         self.reader = reader
         self.compression = compression
@@ -58,22 +62,37 @@ public final class StreamedDisk: VirtualDisk {
         var cache = ChunkCache(capacity: max(cacheBytes, Self.chunkSize))
         let stream = try CompressedRawStream(reader, compression: compression)
         let known = measurementKey.flatMap { key in Self.measured.withLock { $0[key] } }
+        var decoded = false
         if let known {
             virtualSize = known.size
             dataMap = known.dataMap
+        } else if useDeclaredSize, let declared = Self.declaredSize(reader, compression: compression) {
+            guard declared <= Self.maximumSize else {
+                throw ContainerError(
+                    .unsupported, "\(compression) stream", at: 0,
+                    "the image's headers declare \(declared) bytes, more than \(Self.maximumSize >> 40) TiB, the largest EBS volume")
+            }
+            virtualSize = declared
+            dataMap = nil
         } else {
             let m = try Self.measure(stream, into: &cache)
             virtualSize = m.size
             dataMap = m.dataMap
+            decoded = true
             if let measurementKey { Self.measured.withLock { $0[measurementKey] = m } }
         }
-        state = Mutex(State(stream: stream, nextChunk: known == nil ? .max : 0, cache: cache, passes: 1))
+        state = Mutex(State(stream: stream, nextChunk: decoded ? .max : 0, cache: cache, passes: 1))
     }
+
+    /// Whether the image was measured (and ``dataExtents()`` is its non-zero blocks) rather than sized from its
+    /// headers (and all of it is reported as data; the uploader then skips the all-zero blocks it reads).
+    public var isMeasured: Bool { dataMap != nil }
 
     /// How many times the decoder has started, the measuring pass included.
     public var passes: Int { state.withLock { $0.passes } }
 
     public func dataExtents() throws(ContainerError) -> [Range<UInt64>] {
+        guard let dataMap else { return virtualSize == 0 ? [] : [0..<virtualSize] }
         var extents: [Range<UInt64>] = []
         for (w, word) in dataMap.enumerated() where word != 0 {
             for bit in 0..<64 where word & (1 << UInt64(bit)) != 0 {
@@ -142,6 +161,16 @@ public final class StreamedDisk: VirtualDisk {
                         + "opened: the file changed while it was read")
             }
             s.nextChunk += 1
+            if start + UInt64(expected) == virtualSize {
+                // The last chunk: the stream must end here, as its headers or the measuring pass said.
+                var probe: UInt8 = 0
+                let more = try withUnsafeMutableBytes(of: &probe) { (b) throws(ContainerError) in try stream.read(into: b) }
+                guard more == 0 else {
+                    throw ContainerError(
+                        .malformed, "\(compression) stream", at: stream.inputPosition,
+                        "the image goes on past the \(virtualSize) bytes its headers declare")
+                }
+            }
             // A chunk neither asked for nor kept is only decoded past (the uploader's holes).
             guard current >= keepFrom || current == index else { continue }
             let zero = scratch.withUnsafeBytes { isAllZero(UnsafeRawBufferPointer(rebasing: $0[0..<expected])) }

@@ -16,8 +16,9 @@ struct StreamedDiskTests {
         try Oracle.require(.compressors)
         let raw = try readAll(try Fixture.image("disk-gpt.img"))
         let disk = try StreamedDisk(try FileReader(try Converted.file("disk-gpt.img", packing)),
-                                    compression: try #require(StreamCompression(rawValue: packing.name)))
-        #expect(disk.virtualSize == UInt64(raw.count))
+                                    compression: try #require(StreamCompression(rawValue: packing.name)),
+                                    useDeclaredSize: false)
+        #expect(disk.virtualSize == UInt64(raw.count) && disk.isMeasured)
         #expect(disk.format.description == "\(packing.name)-compressed raw")
         #expect(disk.passes == 1)
 
@@ -67,6 +68,46 @@ struct StreamedDiskTests {
         }
         #expect(mismatches.value == 0)
         #expect(disk.passes <= 2, "measuring, then one pass for the reads: \(disk.passes)")
+    }
+
+    @Test("the size zstd frames and xz indexes declare, concatenated files too; none from gzip or a zstd frame without its size",
+          .oracle(.compressors))
+    func declaredSizes() throws {
+        try Oracle.require(.compressors)
+        let raw = try Fixture.image("disk-gpt.img")
+        let other = try Fixture.image("rpool-kvm.img")
+        let rawSize = try FileReader(raw).size, otherSize = try FileReader(other).size
+        let d = try TemporaryDirectory(prefix: "zlabel-declared")
+        func packed(_ name: String, _ command: String) throws -> FileReader {
+            let url = d.file(name)
+            let r = try Run.run("sh", ["-c", command, "sh", raw.path, other.path, url.path])
+            #expect(r.succeeded, "\(r)")
+            return try FileReader(url)
+        }
+        let cases: [(String, String, StreamCompression, UInt64?)] = [
+            ("a.zst", "zstd -q -c \"$1\" > \"$3\"", .zstd, rawSize),
+            ("stdin.zst", "zstd -q -c < \"$1\" > \"$3\"", .zstd, nil),
+            ("ab.zst", "{ zstd -q -c \"$1\"; zstd -q -c \"$2\"; } > \"$3\"", .zstd, rawSize + otherSize),
+            ("a.xz", "xz -0 -T1 -c \"$1\" > \"$3\"", .xz, rawSize),
+            ("ab.xz", "{ xz -0 -T2 -c \"$1\"; xz -0 -c \"$2\"; } > \"$3\"", .xz, rawSize + otherSize),
+            ("a.gz", "gzip -1 -c \"$1\" > \"$3\"", .gzip, nil),
+        ]
+        for (name, command, compression, expected) in cases {
+            let reader = try packed(name, command)
+            #expect(StreamedDisk.declaredSize(reader, compression: compression) == expected, "\(name)")
+            let disk = try StreamedDisk(reader, compression: compression)
+            #expect(disk.isMeasured == (expected == nil), "\(name)")
+            #expect(disk.virtualSize == (expected ?? rawSize), "\(name)")
+            // The last bytes: the decoder runs to the end and finds the stream ending exactly there.
+            let tail = try disk.read(at: disk.virtualSize - 4096, count: 4096)
+            let source = expected == rawSize + otherSize ? other : raw
+            #expect(tail == Array(try Data(contentsOf: source).suffix(4096)), "\(name)")
+        }
+        // A cut stream declares nothing (its frames or index do not add up) and is then refused by the measuring pass.
+        let whole = try readAll(d.file("a.zst"))
+        #expect(StreamedDisk.declaredSize(MemoryReader(Array(whole.prefix(whole.count - 100))), compression: .zstd) == nil)
+        let xz = try readAll(d.file("a.xz"))
+        #expect(StreamedDisk.declaredSize(MemoryReader(Array(xz.prefix(xz.count - 4))), compression: .xz) == nil)
     }
 
     @Test("a stream cut short is refused when opened, naming the compressed offset", .oracle(.compressors),

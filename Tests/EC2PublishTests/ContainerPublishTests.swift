@@ -43,10 +43,15 @@ struct ContainerPublishTests {
             try bytes.withUnsafeMutableBytes { try image.source.read(into: $0, at: 0) }
             #expect(bytes == rawBytes, "\(name)")
             // The data map leaves out what qemu-img did not allocate: less than the whole disk, and every byte
-            // outside it is zero in the raw image.
+            // outside it is zero in the raw image. A zstd file that records its size is not measured before the
+            // upload, which reads it once and skips the all-zero blocks it finds: its map is the whole disk.
             let extents = try image.source.dataExtents()
             let mapped = extents.reduce(UInt64(0)) { $0 + UInt64($1.count) }
-            #expect(mapped > 0 && mapped < UInt64(rawBytes.count), "\(name): \(extents)")
+            if url.pathExtension == "zst" {
+                #expect(extents == [0..<UInt64(rawBytes.count)], "\(name): \(extents)")
+            } else {
+                #expect(mapped > 0 && mapped < UInt64(rawBytes.count), "\(name): \(extents)")
+            }
             var position = 0
             for e in extents + [UInt64(rawBytes.count)..<UInt64(rawBytes.count)] {
                 let hole = position..<Int(e.lowerBound)
@@ -119,13 +124,19 @@ struct ContainerPublishTests {
             #expect(try Data(contentsOf: url) == before, "\(name): the container was only read")
         }
 
-        // `ec2 upload` of the qcow2 (no labels changed): the snapshot equals the raw image.
-        let upload = try ZLabelCLI.run(["ec2", "upload", packed[0].1.path, "--state-dir", d.file("state-upload").path,
-                                        "--no-progress", "--workers", "4"], environment: env)
-        #expect(upload.status == 0, "\(upload)")
-        let snapshot = upload.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
-        let rb = try Readback.check(motoURL: peer.motoURL, snapshot: snapshot, expectedImage: raw.path)
-        #expect(rb.identical, "upload: \(rb)")
+        // `ec2 upload` of the qcow2 and of a gzip file (no labels changed; gzip records no size, so the image is
+        // measured first): the snapshot equals the raw image.
+        let gz = d.file("disk.raw.gz")
+        let gzipped = try Run.run("sh", ["-c", "gzip -1 -c < \"$1\" > \"$2\"", "sh", raw.path, gz.path])
+        #expect(gzipped.succeeded, "\(gzipped)")
+        for (n, url) in [(packed[0].0, packed[0].1), ("disk.raw.gz", gz)] {
+            let upload = try ZLabelCLI.run(["ec2", "upload", url.path, "--state-dir", d.file("state-upload").path,
+                                            "--no-progress", "--workers", "4"], environment: env)
+            #expect(upload.status == 0, "\(upload)")
+            let snapshot = upload.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
+            let rb = try Readback.check(motoURL: peer.motoURL, snapshot: snapshot, expectedImage: raw.path)
+            #expect(rb.identical, "upload of \(n): \(rb)")
+        }
         try peer.expectNoRejections()
     }
 

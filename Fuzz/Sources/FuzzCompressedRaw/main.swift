@@ -1,7 +1,8 @@
 // Fuzzes the compressed-raw stream reader (zstd, xz, gzip through the system libraries) and the random-access
 // disk over it. Byte 0 picks the compression (mod 3); the rest is the compressed file in FuzzContainerSupport's
 // sparse format. A stream must end or throw; decompressed output is capped at 64 MiB. When it ends within 1 MiB,
-// `StreamedDisk` must open it with the same size, read every byte as the stream delivered it (in an order that
+// a `StreamedDisk` sized from the file's headers must read the same bytes or, if the headers lie, fail; one
+// sized by measuring must open it with the same size, read every byte as the stream delivered it (in an order that
 // goes backwards, through a cache smaller than the image), and map every non-zero byte inside its data extents.
 
 import DiskContainers
@@ -28,8 +29,19 @@ fuzzMain { data, size in
     fuzzRequire(stream.inputPosition <= file.size, "consumed more input than the file holds")
     guard stream.isAtEnd, total <= 1 << 20 else { return 0 }
 
+    // Sized from the headers: a size they declare wrongly must make a whole read fail, never return other bytes.
+    if let declared = try? StreamedDisk(file, compression: compression) {
+        let whole = try? declared.read(at: 0, count: Int(min(declared.virtualSize, 2 << 20)))
+        if declared.virtualSize == total {
+            fuzzRequire(whole == output, "the disk sized from its headers reads other bytes than the stream")
+        } else {
+            fuzzRequire(whole == nil, "headers declare \(declared.virtualSize) bytes, the stream has \(total), and a whole read succeeded")
+        }
+    }
     let disk: StreamedDisk
-    do { disk = try StreamedDisk(file, compression: compression, cacheBytes: 128 << 10, lookbehind: 64 << 10) } catch {
+    do {
+        disk = try StreamedDisk(file, compression: compression, useDeclaredSize: false, cacheBytes: 128 << 10, lookbehind: 64 << 10)
+    } catch {
         fuzzFail("the stream decoded to its end, but StreamedDisk refused it: \(error)")
     }
     fuzzRequire(disk.virtualSize == total, "StreamedDisk measured \(disk.virtualSize) bytes, the stream gave \(total)")
