@@ -10,14 +10,20 @@ import TestSupport
 struct StreamedDiskTests {
     static let block = 512 * 1024
 
-    @Test("reads in any order equal the raw image; the data map is exactly its non-zero 512 KiB blocks",
-          .oracle(.compressors), arguments: Packing.compressors)
-    func readsAndMap(_ packing: Packing) throws {
+    /// The raw fixture and its packing by `packing`, opened as a disk.
+    static func open(_ packing: Packing, useDeclaredSize: Bool = true) throws -> (raw: [UInt8], disk: StreamedDisk) {
         try Oracle.require(.compressors)
         let raw = try readAll(try Fixture.image("disk-gpt.img"))
         let disk = try StreamedDisk(try FileReader(try Converted.file("disk-gpt.img", packing)),
                                     compression: try #require(StreamCompression(rawValue: packing.name)),
-                                    useDeclaredSize: false)
+                                    useDeclaredSize: useDeclaredSize, cacheBytes: 8 << 20, lookbehind: 4 << 20)
+        return (raw, disk)
+    }
+
+    @Test("reads in any order equal the raw image; the data map is exactly its non-zero 512 KiB blocks",
+          .oracle(.compressors), arguments: Packing.compressors)
+    func readsAndMap(_ packing: Packing) throws {
+        let (raw, disk) = try Self.open(packing, useDeclaredSize: false)
         #expect(disk.virtualSize == UInt64(raw.count) && disk.isMeasured)
         #expect(disk.format.description == "\(packing.name)-compressed raw")
         #expect(disk.passes == 1)
@@ -47,11 +53,7 @@ struct StreamedDiskTests {
     @Test("the uploader's reads (blocks a little out of order, from several threads) cost one pass",
           .oracle(.compressors), arguments: Packing.compressors)
     func uploadOrder(_ packing: Packing) throws {
-        try Oracle.require(.compressors)
-        let raw = try readAll(try Fixture.image("disk-gpt.img"))
-        let disk = try StreamedDisk(try FileReader(try Converted.file("disk-gpt.img", packing)),
-                                    compression: try #require(StreamCompression(rawValue: packing.name)),
-                                    cacheBytes: 8 << 20, lookbehind: 4 << 20)
+        let (raw, disk) = try Self.open(packing)
         let blocks = (raw.count + Self.block - 1) / Self.block
         // As the upload driver does with eight workers: at most eight blocks in flight, read from several
         // threads in whatever order they come, so that requests arrive around the decoder, not in order.
