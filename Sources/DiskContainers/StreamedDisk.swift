@@ -15,7 +15,8 @@ import Synchronization
 ///   are not all zeros, for ``dataExtents()``), and it leaves the image's last chunks in the cache, where a
 ///   whole disk's end labels and backup GPT are.
 /// - Every chunk a read returns, and every chunk decoded within `lookbehind` bytes before a read, is kept in a
-///   least-recently-used cache of `cacheBytes` bytes of data. All-zero chunks are kept as a mark, without bytes.
+///   least-recently-used cache of `cacheBytes` bytes of data; the image's first 4 MiB (partition tables, a
+///   whole disk's first labels) stay cached besides. All-zero chunks are kept as a mark, without bytes.
 ///
 /// Reads from several threads are served one at a time. ``passes`` counts the decoder's starts.
 public final class StreamedDisk: VirtualDisk {
@@ -45,7 +46,8 @@ public final class StreamedDisk: VirtualDisk {
 
     private static let measured = Mutex<[String: Measurement]>([:])
 
-    /// Opens `reader`'s compressed bytes. The size comes from the file's own headers when they record it (zstd
+    /// Opens `reader`'s compressed bytes. The default look-behind, 12 MiB, covers a whole disk's end labels
+    /// when its backup GPT is read first: they sit before the 8 MiB reserved partition ZFS puts at the end. The size comes from the file's own headers when they record it (zstd
     /// frame content sizes, xz indexes: ``declaredSize(_:compression:)``), and nothing is decoded yet; otherwise
     /// (gzip, or `useDeclaredSize` false) the image is measured in one pass, unless `measurementKey` names a
     /// file this process has measured already (the caller's identity of the file: inode, size and time).
@@ -54,7 +56,7 @@ public final class StreamedDisk: VirtualDisk {
     ///   than ``maximumSize``.
     public init(
         _ reader: any ContainerReader, compression: StreamCompression, measurementKey: String? = nil,
-        useDeclaredSize: Bool = true, cacheBytes: Int = 8 << 20, lookbehind: Int = 4 << 20
+        useDeclaredSize: Bool = true, cacheBytes: Int = 16 << 20, lookbehind: Int = 12 << 20
     ) throws(ContainerError) {
         self.reader = reader
         self.compression = compression
@@ -172,7 +174,7 @@ public final class StreamedDisk: VirtualDisk {
                 }
             }
             // A chunk neither asked for nor kept is only decoded past (the uploader's holes).
-            guard current >= keepFrom || current == index else { continue }
+            guard current >= keepFrom || current == index || current < ChunkCache.headChunks else { continue }
             let zero = scratch.withUnsafeBytes { isAllZero(UnsafeRawBufferPointer(rebasing: $0[0..<expected])) }
             let bytes: [UInt8]? = zero ? nil : Array(scratch[0..<expected])
             s.cache.put(current, bytes)
@@ -212,6 +214,11 @@ public final class StreamedDisk: VirtualDisk {
 /// A least-recently-used cache of decoded chunks: at most `capacity` bytes of data, and a bounded number of
 /// all-zero marks. Eviction drops the oldest quarter at once, so that a pass that puts every chunk stays cheap.
 struct ChunkCache {
+    /// The chunks of the image's first 4 MiB, where partition tables, boot blocks and a whole disk's first
+    /// labels are: kept from the first pass on and never evicted, so that reading a disk's end first (as
+    /// partition detection does) does not cost a pass to come back to its start.
+    static let headChunks = UInt64(4 << 20) / UInt64(StreamedDisk.chunkSize)
+    private var head: [UInt64: [UInt8]?] = [:]
     private var entries: [UInt64: (bytes: [UInt8]?, tick: UInt64)] = [:]
     private var tick: UInt64 = 0
     private var dataBytes = 0
@@ -220,11 +227,12 @@ struct ChunkCache {
 
     init(capacity: Int) {
         self.capacity = capacity
-        maxEntries = max(capacity / StreamedDisk.chunkSize * 4, 1024)
+        maxEntries = max(capacity / StreamedDisk.chunkSize * 4, 16)
     }
 
     /// nil: not cached; `.some(nil)`: an all-zero chunk.
     mutating func get(_ index: UInt64) -> [UInt8]?? {
+        if index < Self.headChunks { return head[index] }
         guard let e = entries[index] else { return nil }
         tick += 1
         entries[index]!.tick = tick
@@ -232,6 +240,10 @@ struct ChunkCache {
     }
 
     mutating func put(_ index: UInt64, _ bytes: [UInt8]?) {
+        if index < Self.headChunks {
+            head[index] = .some(bytes)
+            return
+        }
         tick += 1
         if let old = entries.updateValue((bytes, tick), forKey: index) { dataBytes -= old.bytes?.count ?? 0 }
         dataBytes += bytes?.count ?? 0
