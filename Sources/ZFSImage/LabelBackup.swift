@@ -70,10 +70,25 @@ public struct LabelBackup: Sendable {
         }.joined()
     }
 
+    /// `seconds` since the epoch as ISO 8601 in UTC, `2026-12-05T11:58:50Z`: what `Date.ISO8601FormatStyle`
+    /// prints by default, from `gmtime_r` and the digits alone (the format style sets up calendars and time
+    /// zones, a measurable part of a `set` process).
+    package static func utcTimestamp(_ seconds: Int64) -> String {
+        var t = tm()
+        var now = time_t(seconds)
+        guard gmtime_r(&now, &t) != nil else { return "1970-01-01T00:00:00Z" }
+        func digits(_ value: Int32, _ count: Int) -> String {
+            let s = String(value)
+            return String(repeating: "0", count: max(0, count - s.count)) + s
+        }
+        return digits(t.tm_year + 1900, 4) + "-" + digits(t.tm_mon + 1, 2) + "-" + digits(t.tm_mday, 2) + "T"
+            + digits(t.tm_hour, 2) + ":" + digits(t.tm_min, 2) + ":" + digits(t.tm_sec, 2) + "Z"
+    }
+
     /// Writes the backup to a new file and flushes it to stable storage; never overwrites a file.
     public func write(to path: String) throws {
         let header = JSONValue.object([
-            ("created", .string(Date().formatted(.iso8601))),
+            ("created", .string(Self.utcTimestamp(Int64(time(nil))))),
             ("entries", .array(entries.map { e in
                 .object([
                     ("path", .string(e.path)), ("imageSize", .uint(e.imageSize)),

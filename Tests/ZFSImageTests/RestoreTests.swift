@@ -172,4 +172,25 @@ struct RestoreTests {
         try Data("zlabel label backup v1\n{}\n".utf8).write(to: backup)
         #expect(throws: ImageError.self) { _ = try LabelBackup(contentsOf: backup.path) }
     }
+
+    @Test("a backup records when it was made, in UTC, as Date's ISO 8601 format style prints it")
+    func creationTime() throws {
+        // Epoch, a leap day, a year past 2038 and the last second of a century: written from gmtime_r, they
+        // must read as Foundation writes them.
+        for seconds: Int64 in [0, 951_782_400, 2_208_988_799, 4_102_444_799, 1_764_936_000] {
+            #expect(LabelBackup.utcTimestamp(seconds)
+                        == Date(timeIntervalSince1970: TimeInterval(seconds)).formatted(.iso8601))
+        }
+        let scratch = try Fixture.scratchCopy("rpool-kvm.img")
+        let backup = scratch.directory.file("kvm.backup")
+        let before = Date().timeIntervalSince1970.rounded(.down)
+        try LibraryEdit.apply([scratch.url], Self.edit("/xpvd/xdf@51712:a"), backup: backup)
+        let after = Date().timeIntervalSince1970.rounded(.up)
+        let bytes = try Data(contentsOf: backup)
+        let lines = bytes.split(separator: 10, maxSplits: 2)
+        let header = try JSONSerialization.jsonObject(with: Data(lines[1])) as? [String: Any]
+        let created = try #require(header?["created"] as? String)
+        let when = try #require(try? Date(created, strategy: .iso8601), "created: \(created)").timeIntervalSince1970
+        #expect(before <= when && when <= after, "created \(created) is not the time of the edit")
+    }
 }
