@@ -44,6 +44,29 @@ public struct LabelBackup: Sendable {
             self.afterDigests = after.map(LabelBackup.digest)
         }
 
+        /// Creates an entry from the labels before an edit and the config area the edit writes into each label
+        /// (`nil` for a label it keeps): the same digests as ``init(path:imageSize:region:before:after:)`` of the
+        /// edited labels, which are put together one at a time in one buffer instead of all kept.
+        public init(path: String, imageSize: UInt64, region: VdevRegion, before: [[UInt8]], newConfigAreas: [[UInt8]?]) {
+            precondition(before.count == newConfigAreas.count, "one planned config area (or nil) per label")
+            self.path = path
+            self.imageSize = imageSize
+            self.region = region
+            self.before = before
+            let beforeDigests = before.map(LabelBackup.digest)
+            self.beforeDigests = beforeDigests
+            var label: [UInt8] = []
+            self.afterDigests = zip(before, newConfigAreas).enumerated().map { i, pair in
+                guard let area = pair.1 else { return beforeDigests[i] }  // kept: the same bytes
+                let end = LabelLayout.configOffset + LabelLayout.configSize
+                label.removeAll(keepingCapacity: true)
+                label.append(contentsOf: pair.0[..<LabelLayout.configOffset])
+                label.append(contentsOf: area)
+                label.append(contentsOf: pair.0[end...])
+                return LabelBackup.digest(label)
+            }
+        }
+
         init(path: String, imageSize: UInt64, region: VdevRegion, before: [[UInt8]], beforeDigests: [String], afterDigests: [String]) {
             self.path = path
             self.imageSize = imageSize
@@ -100,10 +123,6 @@ public struct LabelBackup: Sendable {
             })),
         ])
         let head = Array((Self.magicLine + "\n" + header.rendered() + "\n").utf8)
-        // Sized once: growing a megabyte-sized buffer label by label costs a reallocation (an mremap) each time.
-        var data = Data(capacity: head.count + entries.reduce(0) { $0 + $1.before.reduce(0) { $0 + $1.count } })
-        data.append(contentsOf: head)
-        for e in entries { for label in e.before { data.append(contentsOf: label) } }
         // O_EXCL: an existing file (an earlier backup, say) is never replaced; FileManager.createFile would
         // replace it.
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
@@ -114,18 +133,24 @@ public struct LabelBackup: Sendable {
                 : "cannot create the backup file: \(ImageError.describe(errno: e))")
         }
         defer { close(fd) }
-        let failure: String? = data.withUnsafeBytes { raw in
-            var done = 0
-            while done < raw.count {
-                let n = systemWrite(fd, raw.baseAddress! + done, raw.count - done)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    return ImageError.describe(errno: errno)
+        // The header, then each label straight from its buffer: no megabyte-sized copy of them all is made
+        // (its fresh pages cost more than the copy).
+        var failure: String?
+        for buffer in [head] + entries.flatMap(\.before) where failure == nil {
+            failure = buffer.withUnsafeBytes { raw in
+                var done = 0
+                while done < raw.count {
+                    let n = systemWrite(fd, raw.baseAddress! + done, raw.count - done)
+                    if n < 0 {
+                        if errno == EINTR { continue }
+                        return ImageError.describe(errno: errno)
+                    }
+                    done += n
                 }
-                done += n
+                return nil
             }
-            return fsync(fd) == 0 ? nil : ImageError.describe(errno: errno)
         }
+        if failure == nil, fsync(fd) != 0 { failure = ImageError.describe(errno: errno) }
         if let failure { throw ImageError(.write, path: path, message: "cannot write the backup: \(failure)") }
         // The file's bytes are on disk; its name is only once the directory holding it is flushed too. Without
         // this, a crash right after the label writes could leave the new labels and no backup file.
