@@ -94,18 +94,28 @@ public struct LabelBackup: Sendable {
     }
 
     /// `seconds` since the epoch as ISO 8601 in UTC, `2026-12-05T11:58:50Z`: what `Date.ISO8601FormatStyle`
-    /// prints by default, from `gmtime_r` and the digits alone (the format style sets up calendars and time
-    /// zones, a measurable part of a `set` process).
+    /// prints by default, by arithmetic alone. The format style sets up calendars and time zones, and even
+    /// `gmtime_r` reads the local time zone file first; both are a measurable part of a `set` process.
     package static func utcTimestamp(_ seconds: Int64) -> String {
-        var t = tm()
-        var now = time_t(seconds)
-        guard gmtime_r(&now, &t) != nil else { return "1970-01-01T00:00:00Z" }
-        func digits(_ value: Int32, _ count: Int) -> String {
+        // The proleptic Gregorian date of a day number (days since 1970-01-01), in eras of 400 years
+        // (146,097 days) that start on March 1, so that the leap day ends a year.
+        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
+        let second = seconds - days * 86_400
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let dayOfEra = z - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1_460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let shiftedMonth = (5 * dayOfYear + 2) / 153  // 0 = March
+        let day = dayOfYear - (153 * shiftedMonth + 2) / 5 + 1
+        let month = shiftedMonth < 10 ? shiftedMonth + 3 : shiftedMonth - 9
+        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        func digits(_ value: Int64, _ count: Int) -> String {
             let s = String(value)
             return String(repeating: "0", count: max(0, count - s.count)) + s
         }
-        return digits(t.tm_year + 1900, 4) + "-" + digits(t.tm_mon + 1, 2) + "-" + digits(t.tm_mday, 2) + "T"
-            + digits(t.tm_hour, 2) + ":" + digits(t.tm_min, 2) + ":" + digits(t.tm_sec, 2) + "Z"
+        return digits(year, 4) + "-" + digits(month, 2) + "-" + digits(day, 2) + "T" + digits(second / 3_600, 2)
+            + ":" + digits(second / 60 % 60, 2) + ":" + digits(second % 60, 2) + "Z"
     }
 
     /// Writes the backup to a new file and flushes it to stable storage; never overwrites a file.

@@ -175,11 +175,15 @@ struct RestoreTests {
 
     @Test("a backup records when it was made, in UTC, as Date's ISO 8601 format style prints it")
     func creationTime() throws {
-        // Epoch, a leap day, a year past 2038 and the last second of a century: written from gmtime_r, they
-        // must read as Foundation writes them.
-        for seconds: Int64 in [0, 951_782_400, 2_208_988_799, 4_102_444_799, 1_764_936_000] {
+        // The epoch, leap days (2000 is a leap year, 2100 is not), a year past 2038, the last second of a
+        // century, and a day in every month of two years: computed by arithmetic, they must read as Foundation
+        // writes them.
+        var samples: [Int64] = [0, 59, 86_399, 86_400, 951_782_400, 951_868_799, 2_208_988_799, 4_102_444_799,
+                                4_107_542_400, 1_764_936_000]
+        for month: Int64 in 0..<24 { samples.append(1_704_067_200 + month * 2_595_661) }  // 30 days, 1:01:01 apart
+        for seconds in samples {
             #expect(LabelBackup.utcTimestamp(seconds)
-                        == Date(timeIntervalSince1970: TimeInterval(seconds)).formatted(.iso8601))
+                        == Date(timeIntervalSince1970: TimeInterval(seconds)).formatted(.iso8601), "\(seconds)")
         }
         let scratch = try Fixture.scratchCopy("rpool-kvm.img")
         let backup = scratch.directory.file("kvm.backup")
