@@ -194,14 +194,23 @@ public enum LabelWriter {
         return true
     }
 
-    /// Whether the four labels of `t` hold exactly `labels`; read one label at a time, so that no second copy of
-    /// all four is kept.
+    /// Whether the four labels of `t` hold exactly `labels`. Read 64 KiB at a time: a buffer that size comes
+    /// from the heap and is reused, where each label-sized one would be a fresh mapping whose pages all fault.
     static func holdsLabels(_ t: EditTarget, _ labels: [[UInt8]]) throws(ImageError) -> Bool {
         try t.image.validate(t.region)
         guard labels.count == LabelLayout.labelCount else { return false }
+        let chunk = 64 << 10
         for i in 0..<LabelLayout.labelCount {
-            let now = try t.image.read(at: t.region.offset + LabelLayout.labelOffset(i, vdevSize: t.region.size), count: LabelLayout.labelSize)
-            if !sameBytes([now], [labels[i]]) { return false }
+            guard labels[i].count == LabelLayout.labelSize else { return false }
+            let start = t.region.offset + LabelLayout.labelOffset(i, vdevSize: t.region.size)
+            for at in stride(from: 0, to: LabelLayout.labelSize, by: chunk) {
+                let count = min(chunk, LabelLayout.labelSize - at)
+                let now = try t.image.read(at: start + UInt64(at), count: count)
+                let same = now.count == count && now.withUnsafeBytes { n in
+                    labels[i].withUnsafeBytes { l in memcmp(n.baseAddress!, l.baseAddress! + at, count) == 0 }
+                }
+                if !same { return false }
+            }
         }
         return true
     }

@@ -215,6 +215,30 @@ struct RefusalTests {
         #expect(!FileManager.default.fileExists(atPath: backups.file("backup").path))
     }
 
+    @Test("a byte changed anywhere in the labels between plan and apply is refused", arguments: [
+        (label: 0, at: 0), (label: 1, at: 100 << 10), (label: 3, at: LabelLayout.labelSize - 1),
+    ])
+    func byteChangedSincePlanned(label: Int, at: Int) throws {
+        // The labels are compared in pieces: a change in the first, a middle or the last byte of a label counts.
+        let scratch = try Fixture.scratchCopy("rpool-kvm.img")
+        let targets = try LibraryEdit.targets([scratch.url])
+        let plan = try LabelWriter.plan(targets, edit: Self.physPathEdit())
+        let file = try ImageFile(path: scratch.url.path, mode: .readWrite)
+        let offset = LabelLayout.labelOffset(label, vdevSize: file.size) + UInt64(at)
+        var byte = try file.read(at: offset, count: 1)
+        byte[0] ^= 0x01
+        try file.write(byte, at: offset)
+        try file.synchronize()
+        let snapshot = try ImageSnapshot(scratch.url)
+        let backups = try TemporaryDirectory(prefix: "zlabel-refusal")
+        let error = #expect(throws: LabelWriteError.self) {
+            _ = try LabelWriter.apply(plan, to: targets, backupPath: backups.file("backup").path)
+        }
+        #expect(error?.message.contains("changed since the edit was planned") == true, "\(String(describing: error))")
+        #expect(try snapshot.isUnchanged())
+        #expect(!FileManager.default.fileExists(atPath: backups.file("backup").path))
+    }
+
     @Test("a planned label that is not a valid label of the edited config is refused before the backup", arguments: [
         (label: 0, at: 100), (label: 2, at: 100), (label: 3, at: LabelLayout.configSize - 1),
         (label: 1, at: LabelLayout.configSize - 40),
