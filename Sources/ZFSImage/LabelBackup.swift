@@ -13,11 +13,17 @@ import ZFSChecksum
 import ZFSLabel
 
 /// A saved copy of the four labels of one or more leaf vdevs, taken before an edit, with what identifies
-/// each image: its path and size, where the leaf sits, and SHA-256 digests of every label before and
-/// (as planned) after the edit, so a restore can refuse an image that has changed since.
+/// each image: its path and size, where the leaf sits, a SHA-256 digest of every label before the edit, and
+/// what identifies every label as the edit leaves it, so a restore can refuse an image that has changed since.
 ///
-/// File format, version 1: the line `zlabel label backup v1`, one line of JSON (the header), then for each
-/// entry in header order its four labels, 256 KiB each, as they were.
+/// File format: the magic line, one line of JSON (the header), then for each entry in header order its four
+/// labels, 256 KiB each, as they were; the header's `before` holds the SHA-256 (hex) of each saved label.
+/// - version 1 (`zlabel label backup v1`): `after` holds the SHA-256 of each label as the edit leaves it.
+/// - version 2 (`zlabel label backup v2`, written since): `afterConfigChecksums` holds the embedded checksum
+///   (the last 32 bytes of the config area, hex) of each label as the edit leaves it; outside its config area
+///   the label is the saved one. The edit's labels are identified as surely (the embedded checksum is a
+///   SHA-256 of the config area and its offset, verified at restore) without hashing another megabyte.
+/// Both versions are read.
 public struct LabelBackup: Sendable {
     /// The saved labels of one image.
     public struct Entry: Sendable {
@@ -29,12 +35,16 @@ public struct LabelBackup: Sendable {
         public var region: VdevRegion
         /// The four whole labels before the edit.
         public var before: [[UInt8]]
-        /// SHA-256 (hex) of each label before and after the edit.
+        /// SHA-256 (hex) of each label before the edit.
         public var beforeDigests: [String]
-        /// SHA-256 (hex) of each label as the edit plans to leave it.
+        /// Version 1: SHA-256 (hex) of each label as the edit plans to leave it; empty in version 2.
         public var afterDigests: [String]
+        /// Version 2: the embedded checksum (hex of the config area's last 32 bytes) of each label as the edit
+        /// plans to leave it, whose bytes outside the config area are those of `before`; `nil` in version 1.
+        public var afterConfigChecksums: [String]?
 
-        /// Creates an entry from the labels before and (as planned) after an edit; the digests are computed here.
+        /// Creates a version 1 entry from the labels before and (as planned) after an edit; the digests are
+        /// computed here.
         public init(path: String, imageSize: UInt64, region: VdevRegion, before: [[UInt8]], after: [[UInt8]]) {
             self.path = path
             self.imageSize = imageSize
@@ -44,23 +54,71 @@ public struct LabelBackup: Sendable {
             self.afterDigests = after.map(LabelBackup.digest)
         }
 
-        init(path: String, imageSize: UInt64, region: VdevRegion, before: [[UInt8]], beforeDigests: [String], afterDigests: [String]) {
+        /// Creates a version 2 entry from the labels before an edit and the config area the edit writes into
+        /// each label (`nil` for a label it keeps): the digests of the labels before, and the embedded checksum
+        /// each label carries after.
+        public init(path: String, imageSize: UInt64, region: VdevRegion, before: [[UInt8]], newConfigAreas: [[UInt8]?]) {
+            precondition(before.count == newConfigAreas.count, "one planned config area (or nil) per label")
+            self.path = path
+            self.imageSize = imageSize
+            self.region = region
+            self.before = before
+            self.beforeDigests = before.map(LabelBackup.digest)
+            self.afterDigests = []
+            let end = LabelLayout.configOffset + LabelLayout.configSize
+            self.afterConfigChecksums = zip(before, newConfigAreas).map { label, area in
+                area.map { LabelBackup.hex($0.suffix(32)) } ?? LabelBackup.hex(label[(end - 32)..<end])
+            }
+        }
+
+        init(path: String, imageSize: UInt64, region: VdevRegion, before: [[UInt8]], beforeDigests: [String],
+             afterDigests: [String], afterConfigChecksums: [String]?) {
             self.path = path
             self.imageSize = imageSize
             self.region = region
             self.before = before
             self.beforeDigests = beforeDigests
             self.afterDigests = afterDigests
+            self.afterConfigChecksums = afterConfigChecksums
+        }
+
+        /// Whether `label`, read at label `index` of the image, is that label as this entry's edit left it.
+        /// `digest` is the label's SHA-256 (hex), which the caller has at hand.
+        func holdsEdit(_ index: Int, _ label: [UInt8], digest: String) -> Bool {
+            guard let checksums = afterConfigChecksums else { return digest == afterDigests[index] }
+            let start = LabelLayout.configOffset, end = start + LabelLayout.configSize
+            let saved = before[index]
+            guard label.count == LabelLayout.labelSize, saved.count == LabelLayout.labelSize,
+                  label[..<start].elementsEqual(saved[..<start]), label[end...].elementsEqual(saved[end...]),
+                  LabelBackup.hex(label[(end - 32)..<end]) == checksums[index]
+            else { return false }
+            let offset = LabelLayout.labelOffset(index, vdevSize: region.size) + UInt64(start)
+            return EmbeddedChecksum.verify(Array(label[start..<end]), offset: offset).isValid
+        }
+
+        /// Whether `labels` are the four labels as this entry's edit left them (`digests`: their SHA-256).
+        func holdsEdit(_ labels: [[UInt8]], digests: [String]) -> Bool {
+            labels.count == LabelLayout.labelCount && labels.indices.allSatisfy { holdsEdit($0, labels[$0], digest: digests[$0]) }
         }
     }
-
-    /// The first line of every backup file.
-    public static let magicLine = "zlabel label backup v1"
+    /// The first line of a backup file of the version written now (2).
+    public static let magicLine = "zlabel label backup v2"
+    /// The first line of a version 1 backup file.
+    public static let magicLineV1 = "zlabel label backup v1"
     /// One entry per image, in the order of the edit.
     public var entries: [Entry]
 
     /// Creates a backup of these entries.
     public init(entries: [Entry]) { self.entries = entries }
+
+    /// Lower-case hex of `bytes`.
+    static func hex(_ bytes: ArraySlice<UInt8>) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count * 2)
+        for b in bytes { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 0x0F)]) }
+        return String(decoding: out, as: UTF8.self)
+    }
 
     static func digest(_ bytes: [UInt8]) -> String {
         let c = zfsSHA256(bytes)
@@ -70,25 +128,50 @@ public struct LabelBackup: Sendable {
         }.joined()
     }
 
-    /// Writes the backup to a new file and flushes it to stable storage; never overwrites a file.
+    /// `seconds` since the epoch as ISO 8601 in UTC, `2026-12-05T11:58:50Z`: what `Date.ISO8601FormatStyle`
+    /// prints by default, by arithmetic alone. The format style sets up calendars and time zones, and even
+    /// `gmtime_r` reads the local time zone file first; both are a measurable part of a `set` process.
+    package static func utcTimestamp(_ seconds: Int64) -> String {
+        // The proleptic Gregorian date of a day number (days since 1970-01-01), in eras of 400 years
+        // (146,097 days) that start on March 1, so that the leap day ends a year.
+        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
+        let second = seconds - days * 86_400
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let dayOfEra = z - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1_460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let shiftedMonth = (5 * dayOfYear + 2) / 153  // 0 = March
+        let day = dayOfYear - (153 * shiftedMonth + 2) / 5 + 1
+        let month = shiftedMonth < 10 ? shiftedMonth + 3 : shiftedMonth - 9
+        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        func digits(_ value: Int64, _ count: Int) -> String {
+            let s = String(value)
+            return String(repeating: "0", count: max(0, count - s.count)) + s
+        }
+        return digits(year, 4) + "-" + digits(month, 2) + "-" + digits(day, 2) + "T" + digits(second / 3_600, 2)
+            + ":" + digits(second / 60 % 60, 2) + ":" + digits(second % 60, 2) + "Z"
+    }
+
+    /// Writes the backup to a new file and flushes it to stable storage; never overwrites a file. The file is of
+    /// version 2 when every entry is (made with `Entry.init(path:imageSize:region:before:newConfigAreas:)`),
+    /// else of version 1.
     public func write(to path: String) throws {
+        let version2 = entries.allSatisfy { $0.afterConfigChecksums != nil }
         let header = JSONValue.object([
-            ("created", .string(Date().formatted(.iso8601))),
+            ("created", .string(Self.utcTimestamp(Int64(time(nil))))),
             ("entries", .array(entries.map { e in
                 .object([
                     ("path", .string(e.path)), ("imageSize", .uint(e.imageSize)),
                     ("regionOffset", .uint(e.region.offset)), ("regionSize", .uint(e.region.size)),
                     ("regionName", e.region.name.map(JSONValue.string) ?? .null),
                     ("before", .array(e.beforeDigests.map(JSONValue.string))),
-                    ("after", .array(e.afterDigests.map(JSONValue.string))),
+                    version2 ? ("afterConfigChecksums", .array((e.afterConfigChecksums ?? []).map(JSONValue.string)))
+                        : ("after", .array(e.afterDigests.map(JSONValue.string))),
                 ])
             })),
         ])
-        let head = Array((Self.magicLine + "\n" + header.rendered() + "\n").utf8)
-        // Sized once: growing a megabyte-sized buffer label by label costs a reallocation (an mremap) each time.
-        var data = Data(capacity: head.count + entries.reduce(0) { $0 + $1.before.reduce(0) { $0 + $1.count } })
-        data.append(contentsOf: head)
-        for e in entries { for label in e.before { data.append(contentsOf: label) } }
+        let head = Array(((version2 ? Self.magicLine : Self.magicLineV1) + "\n" + header.rendered() + "\n").utf8)
         // O_EXCL: an existing file (an earlier backup, say) is never replaced; FileManager.createFile would
         // replace it.
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
@@ -99,18 +182,24 @@ public struct LabelBackup: Sendable {
                 : "cannot create the backup file: \(ImageError.describe(errno: e))")
         }
         defer { close(fd) }
-        let failure: String? = data.withUnsafeBytes { raw in
-            var done = 0
-            while done < raw.count {
-                let n = systemWrite(fd, raw.baseAddress! + done, raw.count - done)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    return ImageError.describe(errno: errno)
+        // The header, then each label straight from its buffer: no megabyte-sized copy of them all is made
+        // (its fresh pages cost more than the copy).
+        var failure: String?
+        for buffer in [head] + entries.flatMap(\.before) where failure == nil {
+            failure = buffer.withUnsafeBytes { raw in
+                var done = 0
+                while done < raw.count {
+                    let n = systemWrite(fd, raw.baseAddress! + done, raw.count - done)
+                    if n < 0 {
+                        if errno == EINTR { continue }
+                        return ImageError.describe(errno: errno)
+                    }
+                    done += n
                 }
-                done += n
+                return nil
             }
-            return fsync(fd) == 0 ? nil : ImageError.describe(errno: errno)
         }
+        if failure == nil, fsync(fd) != 0 { failure = ImageError.describe(errno: errno) }
         if let failure { throw ImageError(.write, path: path, message: "cannot write the backup: \(failure)") }
         // The file's bytes are on disk; its name is only once the directory holding it is flushed too. Without
         // this, a crash right after the label writes could leave the new labels and no backup file.
@@ -134,14 +223,16 @@ public struct LabelBackup: Sendable {
         func bad(_ why: String, _ at: Int) -> ImageError {
             ImageError(.read, path: path, offset: UInt64(at), message: "not a zlabel backup: \(why)")
         }
-        guard let nl1 = bytes.firstIndex(of: 10), String(decoding: bytes[..<nl1], as: UTF8.self) == Self.magicLine else {
-            throw bad("the first line is not '\(Self.magicLine)'", 0)
+        guard let nl1 = bytes.firstIndex(of: 10),
+              [Self.magicLine, Self.magicLineV1].contains(String(decoding: bytes[..<nl1], as: UTF8.self)) else {
+            throw bad("the first line is not '\(Self.magicLine)' (or '\(Self.magicLineV1)')", 0)
         }
+        let version2 = String(decoding: bytes[..<nl1], as: UTF8.self) == Self.magicLine
         struct Header: Decodable {
             struct Entry: Decodable {
                 var path: String, imageSize: UInt64, regionOffset: UInt64, regionSize: UInt64
                 var regionName: String?
-                var before: [String], after: [String]
+                var before: [String], after: [String]?, afterConfigChecksums: [String]?
             }
             var entries: [Entry]
         }
@@ -151,7 +242,8 @@ public struct LabelBackup: Sendable {
         var entries: [Entry] = []
         var at = nl2 + 1
         for (i, e) in header.entries.enumerated() {
-            let (p, size, off, rsize, before, after) = (e.path, e.imageSize, e.regionOffset, e.regionSize, e.before, e.after)
+            let (p, size, off, rsize, before) = (e.path, e.imageSize, e.regionOffset, e.regionSize, e.before)
+            let after = (version2 ? e.afterConfigChecksums : e.after) ?? []
             guard before.count == LabelLayout.labelCount, after.count == LabelLayout.labelCount
             else { throw bad("entry \(i) of the header is incomplete", nl1 + 1) }
             var labels: [[UInt8]] = []
@@ -163,7 +255,8 @@ public struct LabelBackup: Sendable {
                 at += LabelLayout.labelSize
             }
             entries.append(Entry(path: p, imageSize: size, region: VdevRegion(offset: off, size: rsize, name: e.regionName),
-                                 before: labels, beforeDigests: before, afterDigests: after))
+                                 before: labels, beforeDigests: before, afterDigests: version2 ? [] : after,
+                                 afterConfigChecksums: version2 ? after : nil))
         }
         self.entries = entries
     }
@@ -185,9 +278,10 @@ public struct LabelBackup: Sendable {
             throw ImageError(.range, path: image.path, message: "is \(image.size) bytes but the backup was taken of \(entry.imageSize) bytes (\(entry.path)); refusing to restore")
         }
         let target = EditTarget(image: image, region: entry.region)
-        let now = try LabelWriter.readWholeLabels(target).map(digest)
+        let labels = try LabelWriter.readWholeLabels(target)
+        let now = labels.map(digest)
         if now == entry.beforeDigests { return .alreadyOriginal }
-        for i in 0..<LabelLayout.labelCount where now[i] != entry.afterDigests[i] && now[i] != entry.beforeDigests[i] {
+        for i in 0..<LabelLayout.labelCount where now[i] != entry.beforeDigests[i] && !entry.holdsEdit(i, labels[i], digest: now[i]) {
             let offset = entry.region.offset + LabelLayout.labelOffset(i, vdevSize: entry.region.size)
             throw ImageError(.range, path: image.path, offset: offset, message: "label \(i) has changed since the backup's edit; refusing to restore")
         }
@@ -233,8 +327,8 @@ extension LabelBackup {
             guard let backup = try? LabelBackup(contentsOf: candidate) else { continue }
             for entry in backup.entries where entry.imageSize == image.size {
                 let target = EditTarget(image: image, region: entry.region)
-                guard let now = try? LabelWriter.readWholeLabels(target).map(digest) else { continue }
-                if now == entry.afterDigests { return candidate }
+                guard let labels = try? LabelWriter.readWholeLabels(target) else { continue }
+                if entry.holdsEdit(labels, digests: labels.map(digest)) { return candidate }
             }
         }
         return nil

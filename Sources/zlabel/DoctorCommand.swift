@@ -19,7 +19,7 @@ struct DoctorCommand: ParsableCommand {
 
     @OptionGroup var region: RegionOptions
 
-    @Option(help: "The EC2 boot target to check against: \(BootTarget.allCases.map(\.rawValue).joined(separator: ", ")).")
+    @Option(help: "The EC2 boot target to check against: \(bootTargetNames).")
     var target: String?
 
     @Option(help: "With --target: the device name the AMI registers (/dev/sdX or /dev/xvdX).")

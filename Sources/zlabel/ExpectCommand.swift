@@ -10,6 +10,7 @@ import ZLabel
 /// `zlabel expect`: golden-image checks for shell pipelines.
 struct Expect: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "expect",
         abstract: "Check that images hold the expected label values: exit 0 when all hold, 1 otherwise.",
         discussion: """
             Images come first; the first argument that contains '=' and is not an existing file starts the \

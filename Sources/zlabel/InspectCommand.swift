@@ -53,6 +53,7 @@ struct ImageOptions: ParsableArguments {
 
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "inspect",
         abstract: "Show the labels of the ZFS vdev in an image, like `zdb -l`, or as JSON.")
 
     @OptionGroup var options: ImageOptions
@@ -91,6 +92,7 @@ struct Inspect: ParsableCommand {
 
 struct Verify: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "verify",
         abstract: "Check every label's checksum and the active uberblock.",
         discussion: """
             Exits 0 when all four labels of the vdev are valid and an uberblock is usable (of a pool version \

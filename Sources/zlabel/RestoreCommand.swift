@@ -9,6 +9,7 @@ import ZLabel
 
 struct Restore: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "restore",
         abstract: "Put back the labels saved by `zlabel set`, byte for byte.",
         discussion: "Refuses when the image's labels have changed since the edit that made the backup.")
 

@@ -25,7 +25,7 @@ struct SetLabels: ParsableCommand {
     @Option(help: "The leaf to change: its guid or its current path (needed when the vdev has several leaves); a path that is not UTF-8 in \\xNN escaped form.")
     var vdev: String?
 
-    @Option(help: "Set the target's phys_path, path and devid: \(BootTarget.allCases.map(\.rawValue).joined(separator: ", ")) (see `zlabel targets`).")
+    @Option(help: "Set the target's phys_path, path and devid: \(bootTargetNames) (see `zlabel targets`).")
     var target: String?
 
     @Option(help: "With --target: the device name the AMI registers (/dev/sdX[N] or /dev/xvdX[N]).")
@@ -106,6 +106,15 @@ struct SetLabels: ParsableCommand {
         return .path(vdev)
     }
 }
+
+/// The boot targets' names, comma-separated, for the help of `--target`. Put together by hand: the argument
+/// parser builds a command's options (and so this text) several times per process, and `joined(separator:)`
+/// would cost the runtime a scan of every protocol conformance in the binary the first time.
+let bootTargetNames: String = {
+    var names = ""
+    for target in BootTarget.allCases { names += (names.isEmpty ? "" : ", ") + target.rawValue }
+    return names
+}()
 
 /// `--target` and `--device` checked before any file is opened: an unknown target, a malformed device name or
 /// one the target does not take is a usage error (exit 64), whatever the images are.

@@ -4,6 +4,7 @@ import ZLabel
 
 struct Targets: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "targets",
         abstract: "List the EC2 boot targets, what each sets in the labels, and why.")
 
     @Flag(help: "Print the targets as one JSON object.")

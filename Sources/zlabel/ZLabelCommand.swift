@@ -12,6 +12,9 @@ struct ZLabelCommand: ParsableCommand {
     /// runtime's threads: a label command starts and exits as fast as the work allows.
     static func main() { runCommandLine(Self.self, exitStatus: exitStatus(for:)) }
 
+    /// Every command here names itself (`commandName`): without a name the argument parser derives one from
+    /// the type's name (`String(describing:)` of the metatype) at every start, and each such derivation costs
+    /// the runtime a scan of all protocol conformances in the binary.
     static let configuration = CommandConfiguration(
         commandName: "zlabel",
         abstract: "Read, verify and rewrite ZFS vdev labels in disk images and devices; publish images to EC2.",

@@ -215,6 +215,53 @@ struct RefusalTests {
         #expect(!FileManager.default.fileExists(atPath: backups.file("backup").path))
     }
 
+    @Test("a byte changed anywhere in the labels between plan and apply is refused", arguments: [
+        (label: 0, at: 0), (label: 1, at: 100 << 10), (label: 3, at: LabelLayout.labelSize - 1),
+    ])
+    func byteChangedSincePlanned(label: Int, at: Int) throws {
+        // The labels are compared in pieces: a change in the first, a middle or the last byte of a label counts.
+        let scratch = try Fixture.scratchCopy("rpool-kvm.img")
+        let targets = try LibraryEdit.targets([scratch.url])
+        let plan = try LabelWriter.plan(targets, edit: Self.physPathEdit())
+        let file = try ImageFile(path: scratch.url.path, mode: .readWrite)
+        let offset = LabelLayout.labelOffset(label, vdevSize: file.size) + UInt64(at)
+        var byte = try file.read(at: offset, count: 1)
+        byte[0] ^= 0x01
+        try file.write(byte, at: offset)
+        try file.synchronize()
+        let snapshot = try ImageSnapshot(scratch.url)
+        let backups = try TemporaryDirectory(prefix: "zlabel-refusal")
+        let error = #expect(throws: LabelWriteError.self) {
+            _ = try LabelWriter.apply(plan, to: targets, backupPath: backups.file("backup").path)
+        }
+        #expect(error?.message.contains("changed since the edit was planned") == true, "\(String(describing: error))")
+        #expect(try snapshot.isUnchanged())
+        #expect(!FileManager.default.fileExists(atPath: backups.file("backup").path))
+    }
+
+    @Test("a planned label that is not a valid label of the edited config is refused before the backup", arguments: [
+        (label: 0, at: 100), (label: 2, at: 100), (label: 3, at: LabelLayout.configSize - 1),
+        (label: 1, at: LabelLayout.configSize - 40),
+    ])
+    func invalidPlannedLabel(label: Int, at: Int) throws {
+        // Label 0 is decoded in full; the others are compared with it up to their checksums, and their checksums
+        // verified: a byte changed in the nvlist, the checksum or the magic of any of them must be caught.
+        let scratch = try Fixture.scratchCopy("rpool-kvm.img")
+        let targets = try LibraryEdit.targets([scratch.url])
+        var plan = try LabelWriter.plan(targets, edit: Self.physPathEdit())
+        let i = try #require(plan.members[0].labels.firstIndex { $0.index == label && $0.newConfigArea != nil })
+        plan.members[0].labels[i].newConfigArea![at] ^= 0x01
+        let snapshot = try ImageSnapshot(scratch.url)
+        let backups = try TemporaryDirectory(prefix: "zlabel-refusal")
+        let error = #expect(throws: LabelWriteError.self) {
+            _ = try LabelWriter.apply(plan, to: targets, backupPath: backups.file("backup").path)
+        }
+        #expect(error?.message.contains("the planned label \(label) is not a valid label of the edited config") == true,
+                "\(String(describing: error))")
+        #expect(try snapshot.isUnchanged())
+        #expect(!FileManager.default.fileExists(atPath: backups.file("backup").path))
+    }
+
     /// Copies the config area of one label from `source` into `target` (both bare 64 MiB-class vdevs).
     static func splice(label: Int, from source: URL, into target: URL) throws {
         let from = try ImageFile(path: source.path)

@@ -137,6 +137,83 @@ struct RestoreTests {
         #expect(throws: LabelWriteError.self) { _ = try LabelWriter.apply(plan, to: targets, backupPath: backup.path) }
     }
 
+    /// Writes the backup of `plan` (made from `targets`) as version 1 did: the SHA-256 of each whole edited label.
+    static func writeVersion1(_ plan: LabelEditPlan, _ targets: [EditTarget], to url: URL) throws {
+        let entries = try zip(targets, plan.members).map { t, member in
+            let before = try LeafRanges.wholeLabels(offset: t.region.offset, size: t.region.size).map { r in
+                try t.image.read(at: UInt64(r.lowerBound), count: r.count)
+            }
+            let after = before.indices.map { i -> [UInt8] in
+                var label = before[i]
+                if let area = member.labels.first(where: { $0.index == i })?.newConfigArea {
+                    label.replaceSubrange(LabelLayout.configOffset..<(LabelLayout.configOffset + area.count), with: area)
+                }
+                return label
+            }
+            return LabelBackup.Entry(path: t.image.path, imageSize: t.image.size, region: t.region, before: before, after: after)
+        }
+        try LabelBackup(entries: entries).write(to: url.path)
+    }
+
+    static func firstLine(_ url: URL) throws -> String {
+        String(decoding: try Data(contentsOf: url).prefix { $0 != 10 }, as: UTF8.self)
+    }
+
+    @Test("a version 1 backup (digests of the whole edited labels) is still read: it restores exactly, names itself, refuses a changed image")
+    func version1Backups() throws {
+        let scratch = try Fixture.scratchCopy("rpool-kvm.img")
+        let original = try ImageSnapshot(scratch.url)
+        let v1 = scratch.directory.file("v1.backup"), v2 = scratch.directory.file("v2.backup")
+        let targets = try LibraryEdit.targets([scratch.url])
+        let plan = try LabelWriter.plan(targets, edit: Self.edit("/xpvd/xdf@51712:a"))
+        try Self.writeVersion1(plan, targets, to: v1)
+        #expect(try Self.firstLine(v1) == LabelBackup.magicLineV1)
+        _ = try LabelWriter.apply(plan, to: targets, backupPath: nil)
+        let edited = try ImageSnapshot(scratch.url)
+        let file = try ImageFile(path: scratch.url.path)
+        #expect(LabelBackup.backup(thatWrote: file, among: [v1.path]) == v1.path)
+
+        // A second edit (backed up as version 2): the version 1 backup no longer matches and is refused.
+        try LibraryEdit.apply([scratch.url], Self.edit("/xpvd/xdf@51728:a"), backup: v2)
+        #expect(try Self.firstLine(v2) == LabelBackup.magicLine)
+        #expect(LabelBackup.backup(thatWrote: file, among: [v1.path]) == nil)
+        #expect(LabelBackup.backup(thatWrote: file, among: [v1.path, v2.path]) == v2.path)
+        let changed = try ImageSnapshot(scratch.url)
+        let error = #expect(throws: ImageError.self) { _ = try Self.restore(v1, into: scratch.url) }
+        #expect(error?.message.contains("changed since") == true, "\(String(describing: error))")
+        #expect(try changed.isUnchanged(), "a refused restore wrote bytes")
+
+        // Undone in order, version 2 then version 1: the original bytes.
+        #expect(try Self.restore(v2, into: scratch.url) == .restored(labels: 4))
+        #expect(try edited.isUnchanged())
+        #expect(try Self.restore(v1, into: scratch.url) == .restored(labels: 4))
+        #expect(try original.isUnchanged())
+    }
+
+    @Test("a version 2 backup refuses a label changed since the edit, outside its config area or inside it", arguments: [
+        LabelLayout.configOffset - 1, LabelLayout.configOffset + 100, LabelLayout.configOffset + LabelLayout.configSize + 5,
+    ])
+    func version2Identity(at: Int) throws {
+        let scratch = try Fixture.scratchCopy("rpool-kvm.img")
+        let backup = scratch.directory.file("kvm.backup")
+        try LibraryEdit.apply([scratch.url], Self.edit("/xpvd/xdf@51712:a"), backup: backup)
+        #expect(try Self.firstLine(backup) == LabelBackup.magicLine)
+        #expect(try LabelBackup(contentsOf: backup.path).entries[0].afterConfigChecksums?.count == 4)
+        // One byte of label 1 changed: the boot header before the config area, the config nvlist (its
+        // embedded checksum left as it was), an uberblock slot.
+        let file = try ImageFile(path: scratch.url.path, mode: .readWrite)
+        let offset = LabelLayout.labelOffset(1, vdevSize: file.size) + UInt64(at)
+        var byte = try file.read(at: offset, count: 1)
+        byte[0] ^= 0x40
+        try file.write(byte, at: offset)
+        try file.synchronize()
+        let changed = try ImageSnapshot(scratch.url)
+        let error = #expect(throws: ImageError.self) { _ = try Self.restore(backup, into: scratch.url) }
+        #expect(error?.message.contains("label 1 has changed since") == true, "\(String(describing: error))")
+        #expect(try changed.isUnchanged(), "a refused restore wrote bytes")
+        #expect(LabelBackup.backup(thatWrote: file, among: [backup.path]) == nil)
+    }
+
     @Test("a backup is never written over an existing file")
     func backupNeverOverwrites() throws {
         let scratch = try Fixture.scratchCopy("rpool-kvm.img")
@@ -171,5 +248,30 @@ struct RestoreTests {
         #expect(throws: ImageError.self) { _ = try LabelBackup(contentsOf: backup.path) }
         try Data("zlabel label backup v1\n{}\n".utf8).write(to: backup)
         #expect(throws: ImageError.self) { _ = try LabelBackup(contentsOf: backup.path) }
+    }
+
+    @Test("a backup records when it was made, in UTC, as Date's ISO 8601 format style prints it")
+    func creationTime() throws {
+        // The epoch, leap days (2000 is a leap year, 2100 is not), a year past 2038, the last second of a
+        // century, and a day in every month of two years: computed by arithmetic, they must read as Foundation
+        // writes them.
+        var samples: [Int64] = [0, 59, 86_399, 86_400, 951_782_400, 951_868_799, 2_208_988_799, 4_102_444_799,
+                                4_107_542_400, 1_764_936_000]
+        for month: Int64 in 0..<24 { samples.append(1_704_067_200 + month * 2_595_661) }  // 30 days, 1:01:01 apart
+        for seconds in samples {
+            #expect(LabelBackup.utcTimestamp(seconds)
+                        == Date(timeIntervalSince1970: TimeInterval(seconds)).formatted(.iso8601), "\(seconds)")
+        }
+        let scratch = try Fixture.scratchCopy("rpool-kvm.img")
+        let backup = scratch.directory.file("kvm.backup")
+        let before = Date().timeIntervalSince1970.rounded(.down)
+        try LibraryEdit.apply([scratch.url], Self.edit("/xpvd/xdf@51712:a"), backup: backup)
+        let after = Date().timeIntervalSince1970.rounded(.up)
+        let bytes = try Data(contentsOf: backup)
+        let lines = bytes.split(separator: 10, maxSplits: 2)
+        let header = try JSONSerialization.jsonObject(with: Data(lines[1])) as? [String: Any]
+        let created = try #require(header?["created"] as? String)
+        let when = try #require(try? Date(created, strategy: .iso8601), "created: \(created)").timeIntervalSince1970
+        #expect(before <= when && when <= after, "created \(created) is not the time of the edit")
     }
 }
