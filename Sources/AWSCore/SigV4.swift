@@ -136,15 +136,17 @@ public struct Endpoint: Sendable, Hashable, CustomStringConvertible {
     /// The `Host` header value: lower-case host, with the port only when it is not the scheme's default.
     public var hostHeader: String {
         // Host names are ASCII; lowercased() is only needed (and only paid for) when one has an upper-case letter.
+        // `contains(":")` on a String is Foundation's substring search, which costs more than the rest of this
+        // getter; a byte test says the same for a one-byte needle.
         var h = host.utf8.contains(where: { (65...90).contains($0) || $0 >= 128 }) ? host.lowercased() : host
-        if h.contains(":") { h = "[" + h + "]" }
-        if let port, port != (scheme == "https" ? 443 : 80) { h += ":\(port)" }
+        if h.utf8.contains(UInt8(ascii: ":")) { h = "[" + h + "]" }
+        if let port, port != (scheme == "https" ? 443 : 80) { h += ":" + String(port) }
         return h
     }
 
     /// `scheme://host[:port]`, without a trailing slash.
     public var baseURL: String {
-        var h = host.contains(":") ? "[" + host + "]" : host
+        var h = host.utf8.contains(UInt8(ascii: ":")) ? "[" + host + "]" : host
         if let port { h += ":\(port)" }
         return scheme + "://" + h
     }
@@ -206,6 +208,16 @@ public enum SigV4 {
         "transfer-encoding", "upgrade", "user-agent", "x-amzn-trace-id",
     ]
 
+    /// Whether a lower-case field name is one of ``unsignedHeaderNames``, without hashing it.
+    static func isUnsignedHeaderName(_ lower: String) -> Bool {
+        switch lower {
+        case "connection", "expect", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+            "transfer-encoding", "upgrade", "user-agent", "x-amzn-trace-id":
+            true
+        default: false
+        }
+    }
+
     /// The payload hash value for requests whose body is not signed (PutSnapshotBlock).
     public static let unsignedPayload = "UNSIGNED-PAYLOAD"
 
@@ -235,29 +247,52 @@ public enum SigV4 {
         }
 
         // Canonical headers: lower-case names, values trimmed with inner whitespace collapsed, repeated names
-        // joined with commas in the order they were given, sorted by name.
-        var grouped: [String: [String]] = [:]
+        // joined with commas in the order they were given, sorted by name. Every block of an upload is signed,
+        // so this is built with one sort of a small array and appends, without a dictionary of arrays.
+        var fields: [(name: String, value: String)] = []
+        fields.reserveCapacity(request.headers.count + 1)
+        var hasHost = false
         for (name, value) in request.headers {
             let lower = lowercasedFieldName(name)
-            if unsignedHeaderNames.contains(lower) { continue }
-            grouped[lower, default: []].append(trimAll(value))
+            if isUnsignedHeaderName(lower) { continue }
+            if lower == "host" { hasHost = true }
+            fields.append((lower, trimAll(value)))
         }
-        if grouped["host"] == nil { grouped["host"] = [request.endpoint.hostHeader] }
-        let names = grouped.keys.sorted()
-        let canonicalHeaders = names.map { $0 + ":" + grouped[$0]!.joined(separator: ",") }.joined(separator: "\n")
-        let signedHeaders = names.joined(separator: ";")
+        if !hasHost { fields.append(("host", request.endpoint.hostHeader)) }
+        // Sorted by name; fields of the same name stay in the order they were given.
+        let order = fields.indices.sorted { a, b in
+            fields[a].name == fields[b].name ? a < b : fields[a].name < fields[b].name
+        }
+        var canonicalHeaders = ""
+        var signedHeaders = ""
+        canonicalHeaders.reserveCapacity(256)
+        signedHeaders.reserveCapacity(128)
+        var previous: String? = nil
+        for i in order {
+            let f = fields[i]
+            if f.name == previous {
+                canonicalHeaders += "," + f.value
+                continue
+            }
+            if previous != nil {
+                canonicalHeaders += "\n"
+                signedHeaders += ";"
+            }
+            canonicalHeaders += f.name + ":" + f.value
+            signedHeaders += f.name
+            previous = f.name
+        }
 
         let payloadHash =
             request.header("X-Amz-Content-SHA256")
             ?? request.bodyBuffer.withUnsafeReadableBytes { hex(Array(SHA256.hash(data: $0))) }
-        let canonicalRequest = [
-            request.method.uppercased(),
-            canonicalURI(request.path),
-            canonicalQuery(request.query),
-            canonicalHeaders + "\n",
-            signedHeaders,
-            payloadHash,
-        ].joined(separator: "\n")
+        var canonicalRequest = request.method.uppercased()
+        canonicalRequest.reserveCapacity(canonicalHeaders.utf8.count + signedHeaders.utf8.count + 256)
+        canonicalRequest += "\n" + canonicalURI(request.path)
+        canonicalRequest += "\n" + canonicalQuery(request.query)
+        canonicalRequest += "\n" + canonicalHeaders + "\n"
+        canonicalRequest += "\n" + signedHeaders
+        canonicalRequest += "\n" + payloadHash
 
         let scope = "\(day)/\(region)/\(service)/aws4_request"
         let stringToSign = [
@@ -367,6 +402,7 @@ public enum SigV4 {
     }
 
     static func canonicalQuery(_ query: [(name: String, value: String)]) -> String {
+        if query.isEmpty { return "" }
         let encoded: [(String, String)] = query.map { item in
             (percentEncode(item.name, keeping: ""), percentEncode(item.value, keeping: ""))
         }

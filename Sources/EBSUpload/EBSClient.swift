@@ -161,7 +161,35 @@ public enum EBSAPI {
 
     /// Base64 of the raw SHA-256 of `bytes`.
     public static func checksum(_ bytes: [UInt8]) -> String {
-        Data(SHA256.hash(data: bytes)).base64EncodedString()
+        base64(Array(SHA256.hash(data: bytes)))
+    }
+
+    /// Standard base64 (with `=` padding) of `bytes`, as `Data.base64EncodedString()` writes it, without
+    /// going through `Data`: every uploaded block's checksum header is one.
+    public static func base64(_ bytes: [UInt8]) -> String {
+        let alphabet: StaticString = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+        var out = [UInt8]()
+        out.reserveCapacity((bytes.count + 2) / 3 * 4)
+        alphabet.withUTF8Buffer { a in
+            var i = 0
+            while i + 3 <= bytes.count {
+                let v = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2])
+                out.append(a[Int(v >> 18 & 63)])
+                out.append(a[Int(v >> 12 & 63)])
+                out.append(a[Int(v >> 6 & 63)])
+                out.append(a[Int(v & 63)])
+                i += 3
+            }
+            let rest = bytes.count - i
+            if rest > 0 {
+                let v = UInt32(bytes[i]) << 16 | (rest == 2 ? UInt32(bytes[i + 1]) << 8 : 0)
+                out.append(a[Int(v >> 18 & 63)])
+                out.append(a[Int(v >> 12 & 63)])
+                out.append(rest == 2 ? a[Int(v >> 6 & 63)] : UInt8(ascii: "="))
+                out.append(UInt8(ascii: "="))
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// The LINEAR aggregate checksum: SHA-256 over the concatenated raw 32-byte digests, in ascending block
@@ -190,7 +218,7 @@ public struct LinearAggregate: Sendable {
     }
 
     /// The aggregate, base64, as CompleteSnapshot's `x-amz-Checksum` takes it.
-    public var base64: String { Data(hash.finalize()).base64EncodedString() }
+    public var base64: String { EBSAPI.base64(Array(hash.finalize())) }
 }
 
 /// EBS calls over one signed attempt each.

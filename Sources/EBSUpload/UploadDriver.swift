@@ -239,7 +239,7 @@ struct BlockWork: Sendable {
             return Result(index: index, bytesRead: n, kind: .done(.skippedUnchanged, nil))
         }
         d.sha256 = buf.withUnsafeReadableBytes { Array(SHA256.hash(data: $0)) }
-        let checksum = Data(d.sha256).base64EncodedString()
+        let checksum = EBSAPI.base64(d.sha256)
         do {
             try await ebs.putSnapshotBlock(
                 snapshotID: snapshotID, index: Int(index), data: buf, checksum: checksum, timeout: attemptTimeout)

@@ -159,6 +159,14 @@ struct SigV4Tests {
         #expect(signature("secret-A", "us-east-1", 0) == a)
     }
 
+    @Test("the names left unsigned are exactly botocore's list")
+    func unsignedNames() {
+        for name in SigV4.unsignedHeaderNames { #expect(SigV4.isUnsignedHeaderName(name), "\(name)") }
+        for name in ["host", "x-amz-date", "content-type", "x-amz-checksum", "connections", "t", ""] {
+            #expect(!SigV4.isUnsignedHeaderName(name), "\(name)")
+        }
+    }
+
     @Test("host header: default ports dropped, others kept, IPv6 bracketed")
     func hostHeader() throws {
         #expect(try Endpoint(parsing: "https://EBS.us-east-1.amazonaws.com:443").hostHeader == "ebs.us-east-1.amazonaws.com")

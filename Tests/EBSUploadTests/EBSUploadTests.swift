@@ -150,6 +150,18 @@ struct EBSUploadUnitTests {
         #expect([UInt8]().withUnsafeBytes { BlockDigest.of($0, needSHA: false).xxh3 } == 0x2D06_8005_38D3_94C2)
     }
 
+    @Test("checksum base64 equals Foundation's for every length and byte value")
+    func base64MatchesFoundation() {
+        var rng = SystemRandomNumberGenerator()
+        for length in 0...70 {
+            let bytes = (0..<length).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            #expect(EBSAPI.base64(bytes) == Data(bytes).base64EncodedString(), "length \(length)")
+        }
+        let all = (0...255).map { UInt8($0) }
+        #expect(EBSAPI.base64(all) == Data(all).base64EncodedString())
+        #expect(EBSAPI.checksum([1, 2, 3]) == "A5BYxvLAy0ksUzsKTRTvd8wPeKvMztUofYShogEc+4E=")
+    }
+
     @Test("manifest round trip, merge rules, and malformed files name the offset")
     func manifest() throws {
         let dir = try TestEnv.tempDir("manifest")
