@@ -15,7 +15,8 @@
 //                   and FreeBSD is in one file, ImageFile+Platform.swift)
 //   ZFSImage        images and devices for the label side (through RawIO): vdev discovery, backups, edits
 //   ZLabel          umbrella: everything above, and nothing that speaks HTTP
-//   AWSCore, EBSUpload  SigV4, AWS configuration, HTTP, EBS direct upload (product ZLabelEC2)
+//   AWSCore, EBSUpload  SigV4, AWS configuration, HTTP (its own HTTP/1.1 client over sockets and the
+//                   system's OpenSSL), EBS direct upload (product ZLabelEC2)
 //   EC2AMI          RegisterImage, DescribeImages, CopyImage, launch permissions; waits (product ZLabelEC2)
 //   EC2Publish      image -> edited labels -> snapshot -> AMI, the one place where both sides meet
 //   CLISupport      what both executables share: running the command, errors to exit statuses
@@ -83,9 +84,11 @@ let package = Package(
         ),
 
         // MARK: EC2 side
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .target(
             name: "AWSCore",
             dependencies: [
+                "COpenSSL",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
