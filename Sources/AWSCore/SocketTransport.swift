@@ -302,7 +302,7 @@ public final class SocketTransport: HTTPTransport {
 /// requests queue. Idle threads wait for the next request until the transport stops.
 final class RequestThreads: @unchecked Sendable {
     private let condition = NSCondition()
-    private var queue: [@Sendable () -> Void] = []
+    private var queue: [(@Sendable () -> Void)?] = []
     private var head = 0
     private var idleCount = 0
     private var threadCount = 0
@@ -352,7 +352,8 @@ final class RequestThreads: @unchecked Sendable {
                 condition.unlock()
                 return
             }
-            let job = queue[head]
+            let job = queue[head]!
+            queue[head] = nil  // the job's captures go when it is done, not when the queue next empties
             head += 1
             if head == queue.count {
                 queue.removeAll(keepingCapacity: true)
