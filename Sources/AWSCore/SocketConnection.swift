@@ -3,6 +3,7 @@
 // cancelled request notices within a quarter of a second.
 
 import COpenSSL
+import HTTPWire
 import Synchronization
 
 #if canImport(Glibc)

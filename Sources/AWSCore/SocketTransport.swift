@@ -7,6 +7,7 @@
 // new connection is a socket, a connect and a poll; a request is one sendmsg.
 
 import Foundation
+import HTTPWire
 import NIOCore
 import Synchronization
 
@@ -186,13 +187,13 @@ public final class SocketTransport: HTTPTransport {
             if bytes.isEmpty {
                 // The end of the stream: a whole response only if the body runs until the close.
                 do throws(HTTP1ResponseReader.Malformed) {
-                    return try reader.finish()
+                    return HTTPResponse(try reader.finish())
                 } catch {
                     throw SocketFailure.closed
                 }
             }
             do throws(HTTP1ResponseReader.Malformed) {
-                if let response = try reader.feed(bytes) { return response }
+                if let response = try reader.feed(bytes) { return HTTPResponse(response) }
             } catch {
                 throw SocketFailure.malformed(error)
             }

@@ -1,4 +1,5 @@
 @testable import AWSCore
+import HTTPWire
 import Foundation
 import NIOCore
 import Testing
@@ -19,10 +20,10 @@ struct HTTP1WireTests {
             let r = try piece.withUnsafeBytes { try reader.feed($0) }
             if let r {
                 #expect(start == bytes.count, "response complete before its last byte")
-                return r
+                return HTTPResponse(r)
             }
         }
-        return finish ? try reader.finish() : nil
+        return finish ? HTTPResponse(try reader.finish()) : nil
     }
 
     static func malformed(_ text: String, maxBody: Int = 1 << 20, finish: Bool = false) -> HTTP1ResponseReader.Malformed? {
@@ -57,7 +58,7 @@ struct HTTP1WireTests {
     ])
     func requestRefused(method: String, name: String, value: String) {
         let r = AWSRequest(method: method, endpoint: Self.endpoint, path: "/", headers: [(name, value)])
-        #expect(throws: HTTP1Request.Invalid.self) { try HTTP1Request.head(r) }
+        #expect(throws: HTTP1RequestHead.Invalid.self) { try HTTP1Request.head(r) }
     }
 
     static let framed = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 11\r\n\r\nhello world"
@@ -83,7 +84,7 @@ struct HTTP1WireTests {
     func headersAndKeepAlive() throws {
         var reader = HTTP1ResponseReader()
         let text = "HTTP/1.1 404 Not Found\r\nX-A:  one \r\nx-amzn-RequestId: r-1\r\nContent-Length: 0\r\n\r\n"
-        let r = try #require(try Array(text.utf8).withUnsafeBytes { try reader.feed($0) })
+        let r = HTTPResponse(try #require(try Array(text.utf8).withUnsafeBytes { try reader.feed($0) }))
         #expect(r.status == 404)
         #expect(r.headers.map(\.name) == ["X-A", "x-amzn-RequestId", "Content-Length"])
         #expect(r.header("x-a") == "one")
@@ -148,6 +149,20 @@ struct HTTP1WireTests {
         #expect(Self.malformed("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", finish: true)?.reason
             .contains("in the middle") == true)
         #expect(Self.malformed("", finish: true)?.reason.contains("before a response") == true)
+    }
+
+    @Test("an over-long body is reported at its first byte over the limit, however the stream is cut")
+    func limitOffsetIndependentOfPieces() {
+        // Found by FuzzHTTPResponse: the offset was that of the piece that crossed the limit.
+        let bytes = Array(("HTTP/1.1 200 OK\r\n\r\n" + String(repeating: "b", count: 100)).utf8)
+        for cuts in [[], [30], Array(stride(from: 1, to: bytes.count, by: 3))] {
+            do {
+                _ = try Self.read(bytes, cuts: cuts, maxBody: 64)
+                Issue.record("no error for cuts \(cuts)")
+            } catch {
+                #expect((error as? HTTP1ResponseReader.Malformed)?.offset == 19 + 64, "cuts \(cuts)")
+            }
+        }
     }
 
     @Test("random and mutated bytes never trap the reader")
