@@ -15,7 +15,9 @@
 //                   and FreeBSD is in one file, ImageFile+Platform.swift)
 //   ZFSImage        images and devices for the label side (through RawIO): vdev discovery, backups, edits
 //   ZLabel          umbrella: everything above, and nothing that speaks HTTP
-//   AWSCore, EBSUpload  SigV4, AWS configuration, HTTP, EBS direct upload (product ZLabelEC2)
+//   HTTPWire        HTTP/1.1 request heads and an incremental response reader (pure: bytes in, values out)
+//   AWSCore, EBSUpload  SigV4, AWS configuration, HTTP (its own HTTP/1.1 client over sockets and the
+//                   system's OpenSSL), EBS direct upload (product ZLabelEC2)
 //   EC2AMI          RegisterImage, DescribeImages, CopyImage, launch permissions; waits (product ZLabelEC2)
 //   EC2Publish      image -> edited labels -> snapshot -> AMI, the one place where both sides meet
 //   CLISupport      what both executables share: running the command, errors to exit statuses
@@ -36,6 +38,7 @@ let package = Package(
         .library(name: "ZLabel", targets: ["ZLabel"]),
         .library(name: "NVList", targets: ["NVList"]),
         .library(name: "DiskContainers", targets: ["DiskContainers"]),
+        .library(name: "HTTPWire", targets: ["HTTPWire"]),
         .library(name: "ZLabelEC2", targets: ["AWSCore", "EBSUpload", "EC2AMI", "EC2Publish"]),
         .executable(name: "zlabel", targets: ["zlabel"]),
         .executable(name: "zlabel-ec2", targets: ["zlabel-ec2"]),
@@ -83,9 +86,12 @@ let package = Package(
         ),
 
         // MARK: EC2 side
+        .target(name: "HTTPWire", swiftSettings: strict),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .target(
             name: "AWSCore",
             dependencies: [
+                "COpenSSL", "HTTPWire",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -143,7 +149,7 @@ let package = Package(
         .testTarget(name: "ZFSImageTests", dependencies: ["ZFSImage", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ZFSMOSTests", dependencies: ["ZFSMOS", "TestSupport"], swiftSettings: strict),
         .testTarget(
-            name: "AWSCoreTests", dependencies: ["AWSCore", .product(name: "Crypto", package: "swift-crypto")],
+            name: "AWSCoreTests", dependencies: ["AWSCore", "HTTPWire", .product(name: "Crypto", package: "swift-crypto")],
             exclude: ["Vectors"], swiftSettings: strict),
         .target(
             name: "EC2TestSupport", dependencies: ["EBSUpload", "AWSCore"], path: "Tests/EC2TestSupport",

@@ -77,6 +77,11 @@ let package = Package(
             swiftSettings: strict
         ),
         .executableTarget(
+            name: "FuzzHTTPResponse",
+            dependencies: ["FuzzSupport", .product(name: "HTTPWire", package: root)],
+            swiftSettings: strict
+        ),
+        .executableTarget(
             name: "FuzzCompressedRaw",
             dependencies: ["FuzzSupport", "FuzzContainerSupport", .product(name: "DiskContainers", package: root)],
             swiftSettings: strict

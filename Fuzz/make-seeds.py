@@ -3,12 +3,14 @@
 
     python3 make-seeds.py OUTDIR
 
-OUTDIR gets four folders, one per target:
+OUTDIR gets five folders, one per target:
   nvlist/      packed config nvlists from label 0 of every pool image (and its bootenv nvlist, if any), plus
                the libnvpair vectors in Fixtures/nvlist/ (every data type, and strings that are not UTF-8);
   label/       label descriptions in FuzzLabel's input format (see Sources/FuzzLabel/main.swift);
   partitions/  the table sectors of every partitioned disk image in FuzzPartitions' sparse-disk format, and
                the first sectors of a few disks as raw images;
+  http/        FuzzHTTPResponse inputs: a few responses of each framing (length, chunked with extensions and
+               trailers, until close, interim answers, 204), fed whole and in small pieces;
   mos/         FuzzMOS inputs: the root block pointers of real uberblocks (both byte orders, each followed by
                the leaf bytes around it), zlib and zle streams of real label bytes, and one short input per
                parser.
@@ -183,7 +185,18 @@ def main():
         write(partitions, name + "-bare", sparse_seed(len(image), sectors(image, 0, 2)))
         for i, seed in enumerate(mos_seeds(image)):
             write(mos, f"{name}-{i}", seed)
-    for folder in (nvlist, label, partitions, mos):
+    http = out / "http"
+    responses = [
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}",
+        b"HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n5;x=1\r\nhello\r\n0\r\nT: v\r\n\r\n",
+        b"HTTP/1.0 200 OK\r\nConnection: close\r\n\r\nuntil the end",
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\nContent-Length: 7\r\n\r\n",
+        b"HTTP/1.1 400 Bad Request\r\nx-amzn-ErrorType: ValidationException\r\nContent-Length: 0\r\n\r\n",
+    ]
+    for i, r in enumerate(responses):
+        for flags, piece in ((2, 0), (4, 3), (7, 1)):
+            write(http, f"response-{i}-{flags}-{piece}", bytes([flags, piece]) + r)
+    for folder in (nvlist, label, partitions, mos, http):
         files = list(folder.glob("*")) if folder.exists() else []
         print(f"make-seeds: {len(files):3d} seeds, {sum(f.stat().st_size for f in files):9d} bytes in {folder}")
 

@@ -5,7 +5,7 @@
 #
 #   bash Fuzz/run.sh [SECONDS | --total SECONDS] [TARGET...]
 #       TARGET: FuzzNVList FuzzLabel FuzzPartitions FuzzMOS
-#               FuzzQcow2 FuzzVMDK FuzzVHD FuzzVHDX FuzzCompressedRaw (default: all)
+#               FuzzQcow2 FuzzVMDK FuzzVHD FuzzVHDX FuzzCompressedRaw FuzzHTTPResponse (default: all)
 #
 # Corpora grow in Fuzz/.corpus/<target>/ and findings land in Fuzz/artifacts/<target>/ (both git-ignored;
 # the artifacts folder is emptied at the start of each target's run).
@@ -24,7 +24,7 @@ else
 fi
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(FuzzNVList FuzzLabel FuzzPartitions FuzzMOS
-    FuzzQcow2 FuzzVMDK FuzzVHD FuzzVHDX FuzzCompressedRaw)
+    FuzzQcow2 FuzzVMDK FuzzVHD FuzzVHDX FuzzCompressedRaw FuzzHTTPResponse)
 # --total SECONDS shares one time budget among the targets (at least 20 s each), so that CI's fuzz phase
 # does not grow with every target added.
 if [ -n "$total" ]; then
@@ -68,6 +68,7 @@ seeds_for() {
         FuzzVHD) echo vhd ;;
         FuzzVHDX) echo vhdx ;;
         FuzzCompressedRaw) echo compressed ;;
+        FuzzHTTPResponse) echo http ;;
     esac
 }
 max_len_for() {
@@ -78,6 +79,7 @@ max_len_for() {
         FuzzMOS) echo 135168 ;;  # header, a block pointer, up to 128 KiB of block
         FuzzQcow2 | FuzzVMDK | FuzzVHD | FuzzVHDX) echo 65536 ;;  # sparse pieces of a container file
         FuzzCompressedRaw) echo 16384 ;;
+        FuzzHTTPResponse) echo 8192 ;;
     esac
 }
 

@@ -31,8 +31,9 @@ PACKAGES=(
   fdisk gdisk util-linux                    # sfdisk/sgdisk for looking at disks; unshare for the oracles
   gcc libc6-dev zlib1g-dev libxxhash-dev    # oracle helpers, C baselines
   libzstd-dev liblzma-dev zstd gzip         # DiskContainers: zstd/xz decompression; compressed-raw tests
+  libssl-dev                                # AWSCore: TLS for the socket transport
   qemu-utils                                # qemu-img: the container oracle (DiskContainersTests)
-  shellcheck python3 ca-certificates
+  shellcheck python3 ca-certificates openssl  # openssl: test certificates for the HTTPS transport tests
 )
 
 missing=()

@@ -179,6 +179,14 @@ public struct AWSConfiguration: Sendable {
         options.region ?? environment["AWS_REGION"] ?? environment["AWS_DEFAULT_REGION"] ?? profileValue("region")
     }
 
+    /// The CA certificates to trust for HTTPS instead of the system's: `AWS_CA_BUNDLE`, then the profile's
+    /// `ca_bundle` (as the AWS CLI reads them); nil for the system's store.
+    public var caBundle: String? {
+        if let path = environment["AWS_CA_BUNDLE"], !path.isEmpty { return environment.expand(path) }
+        if let path = profileValue("ca_bundle"), !path.isEmpty { return environment.expand(path) }
+        return nil
+    }
+
     /// The endpoint for a service.
     ///
     /// - Parameters:

@@ -116,9 +116,10 @@ enum EC2Setup {
         _ body: @Sendable (AWSSession, AMIRegistrar) async throws -> R
     ) async throws -> R {
         let configuration = try AWSConfiguration(environment: .process, options: aws.clientOptions)
-        let transportConfig = AsyncHTTPTransport.Configuration(
-            maxConnectionsPerHost: connections, readTimeout: policy.attemptTimeout)
-        return try await AsyncHTTPTransport.withTransport(configuration: transportConfig) { transport in
+        let transportConfig = SocketTransport.Configuration(
+            maxThreads: connections, maxIdleConnectionsPerHost: connections, readTimeout: policy.attemptTimeout,
+            caBundle: configuration.caBundle)
+        return try await SocketTransport.withTransport(configuration: transportConfig) { transport in
             let session = try await AWSSession(configuration: configuration, transport: transport, log: log)
             if aws.verbose {
                 let c = try await session.credentialChain.credentials()

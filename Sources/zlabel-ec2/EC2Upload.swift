@@ -91,9 +91,11 @@ struct EC2Upload: AsyncParsableCommand {
         options.resume = !noResume
 
         let file = try UploadImage.open(path: image)
-        let transportConfig = AsyncHTTPTransport.Configuration(
-            maxConnectionsPerHost: transfer.workers + 2, readTimeout: options.policy.attemptTimeout)
-        let result = try await AsyncHTTPTransport.withTransport(configuration: transportConfig) { transport in
+        // A thread per worker, and two for the calls that run beside the blocks (credentials, DescribeSnapshots).
+        let transportConfig = SocketTransport.Configuration(
+            maxThreads: transfer.workers + 2, maxIdleConnectionsPerHost: transfer.workers + 2,
+            readTimeout: options.policy.attemptTimeout, caBundle: configuration.caBundle)
+        let result = try await SocketTransport.withTransport(configuration: transportConfig) { transport in
             let session = try await AWSSession(configuration: configuration, transport: transport, log: log)
             if aws.verbose {
                 let c = try await session.credentialChain.credentials()

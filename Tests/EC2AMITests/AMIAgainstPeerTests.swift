@@ -23,8 +23,9 @@ enum AMIHarness {
         let env = AWSEnvironment(variables: vars, homeDirectory: "/nonexistent")
         let config = try AWSConfiguration(environment: env, options: AWSClientOptions(endpointURL: endpoint))
         let log = LogCollector()
-        return try await AsyncHTTPTransport.withTransport(
-            configuration: .init(maxConnectionsPerHost: 8, connectTimeout: .seconds(2), readTimeout: .seconds(5))
+        return try await SocketTransport.withTransport(
+            configuration: .init(
+                maxThreads: 8, maxIdleConnectionsPerHost: 8, connectTimeout: .seconds(2), readTimeout: .seconds(5))
         ) { transport in
             let session = try await AWSSession(configuration: config, transport: transport, log: log.log)
             let policy = UploadHarness.fastPolicy(attemptTimeout: .seconds(5))

@@ -295,8 +295,9 @@ public enum UploadHarness {
         let env = AWSEnvironment(variables: vars, homeDirectory: "/nonexistent")
         let config = try AWSConfiguration(environment: env, options: AWSClientOptions(endpointURL: endpoint))
         let log = LogCollector()
-        return try await AsyncHTTPTransport.withTransport(
-            configuration: .init(maxConnectionsPerHost: 16, connectTimeout: .seconds(2), readTimeout: attemptTimeout)
+        return try await SocketTransport.withTransport(
+            configuration: .init(
+                maxThreads: 16, maxIdleConnectionsPerHost: 16, connectTimeout: .seconds(2), readTimeout: attemptTimeout)
         ) { transport in
             let session = try await AWSSession(configuration: config, transport: transport, log: log.log)
             let policy = fastPolicy(attemptTimeout: attemptTimeout)
