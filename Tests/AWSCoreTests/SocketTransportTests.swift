@@ -84,14 +84,18 @@ struct SocketTransportTests {
         }
     }
 
+    /// Keeps idle connections far longer than a loaded CI machine may take between two requests of a test
+    /// (the default 20 s was once exceeded there), so that reuse counts depend on the transport alone.
+    static let patient = SocketTransport.Configuration(idleTimeout: .seconds(3600))
+
     @Test("requests reuse one kept-alive connection, and bodies arrive whole")
     func keepAlive() async throws {
         let peer = try WirePeer()
-        let t = SocketTransport()
+        let t = SocketTransport(configuration: Self.patient)
         defer { t.shutdown() }
         var connections = Set<Int>()
-        for i in 0..<5 {
-            let body = (0..<(512 << 10)).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ i) }
+        let bodies = (0..<5).map { i in [UInt8](repeating: UInt8(i), count: 512 << 10) }
+        for (i, body) in bodies.enumerated() {
             let doc = try Self.echo(try await t.send(Self.request(peer, "PUT", "/echo", body: body), timeout: .seconds(5)))
             #expect(doc["length"] as? Int == body.count)
             #expect(doc["sha256"] as? String == SHA256.hash(data: body).map { String(format: "%02x", $0) }.joined())
@@ -105,7 +109,7 @@ struct SocketTransportTests {
     @Test("concurrent requests each get their own connection and their own answer")
     func concurrent() async throws {
         let peer = try WirePeer()
-        let t = SocketTransport(configuration: .init(maxThreads: 8, maxIdleConnectionsPerHost: 8))
+        let t = SocketTransport(configuration: .init(maxThreads: 8, maxIdleConnectionsPerHost: 8, idleTimeout: .seconds(3600)))
         defer { t.shutdown() }
         try await withThrowingTaskGroup(of: Void.self) { group in
             for i in 0..<32 {
@@ -126,7 +130,7 @@ struct SocketTransportTests {
     @Test("a connection the server closed while idle is dropped, not reused")
     func closedWhileIdleDropped() async throws {
         let peer = try WirePeer()
-        let t = SocketTransport()
+        let t = SocketTransport(configuration: Self.patient)
         defer { t.shutdown() }
         #expect(try await t.send(Self.request(peer, "GET", "/close-after"), timeout: .seconds(5)).text == "bye")
         try await Task.sleep(for: .milliseconds(100))
@@ -137,7 +141,7 @@ struct SocketTransportTests {
     @Test("a reused connection that dies without an answer is a lost connection, for the retry policy to count")
     func droppedAnswer() async throws {
         let peer = try WirePeer()
-        let t = SocketTransport()
+        let t = SocketTransport(configuration: Self.patient)
         defer { t.shutdown() }
         #expect(try await t.send(Self.request(peer, "GET", "/drop-next"), timeout: .seconds(5)).text == "armed")
         let e = await Self.failure(t, Self.request(peer, "PUT", "/echo", body: [1, 2, 3]))
@@ -238,7 +242,7 @@ struct SocketTransportTests {
         defer { try? FileManager.default.removeItem(atPath: cert.dir) }
         let peer = try WirePeer(tls: (cert.cert, cert.key))
 
-        let trusted = SocketTransport(configuration: .init(caBundle: cert.cert))
+        let trusted = SocketTransport(configuration: .init(idleTimeout: .seconds(3600), caBundle: cert.cert))
         defer { trusted.shutdown() }
         let body = (0..<(512 << 10)).map { UInt8(truncatingIfNeeded: $0 &* 7) }
         for _ in 0..<3 {
