@@ -182,23 +182,12 @@ public struct LabelBackup: Sendable {
                 : "cannot create the backup file: \(ImageError.describe(errno: e))")
         }
         defer { close(fd) }
-        // The header, then each label straight from its buffer: no megabyte-sized copy of them all is made
-        // (its fresh pages cost more than the copy).
-        var failure: String?
-        for buffer in [head] + entries.flatMap(\.before) where failure == nil {
-            failure = buffer.withUnsafeBytes { raw in
-                var done = 0
-                while done < raw.count {
-                    let n = systemWrite(fd, raw.baseAddress! + done, raw.count - done)
-                    if n < 0 {
-                        if errno == EINTR { continue }
-                        return ImageError.describe(errno: errno)
-                    }
-                    done += n
-                }
-                return nil
-            }
-        }
+        // The header, then each label straight from its buffer (no megabyte-sized copy of them all is made: its
+        // fresh pages cost more than the copy). File blocks that would hold only zeros are not written at all:
+        // the file's length is set at the end, so they read back as zeros (holes) and cost neither the copy
+        // into the page cache nor the disk writes of the flush. Most of a label is zeros (the padding, unused
+        // uberblock slots, the config area past its nvlist).
+        var failure = Self.writeSkippingZeroBlocks(fd, [head] + entries.flatMap(\.before))
         if failure == nil, fsync(fd) != 0 { failure = ImageError.describe(errno: errno) }
         if let failure { throw ImageError(.write, path: path, message: "cannot write the backup: \(failure)") }
         // The file's bytes are on disk; its name is only once the directory holding it is flushed too. Without
@@ -335,11 +324,63 @@ extension LabelBackup {
     }
 }
 
-/// write(2); inside `LabelBackup` the name `write` is its method.
-private func systemWrite(_ fd: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Int {
-    #if canImport(Glibc)
-        Glibc.write(fd, buffer, count)
-    #else
-        Darwin.write(fd, buffer, count)
-    #endif
+extension LabelBackup {
+    /// The size of the file blocks that ``writeSkippingZeroBlocks(_:_:)`` leaves unwritten when all zero.
+    package static let sparseBlockSize = 4096
+
+    /// Writes the concatenation of `buffers` to the new, empty file `fd` from offset 0, leaving out every
+    /// ``sparseBlockSize``-aligned block of the file that would hold only zeros, then sets the file's length
+    /// (`ftruncate`), so those blocks are holes that read as zeros. Returns the reason of a failure, or nil.
+    package static func writeSkippingZeroBlocks(_ fd: Int32, _ buffers: [[UInt8]]) -> String? {
+        var starts: [Int] = []
+        var length = 0
+        for b in buffers { starts.append(length); length += b.count }
+        let block = sparseBlockSize
+        // Whether the file block at `at` holds a non-zero byte, looking through the buffers it spans.
+        func blockHasData(_ at: Int) -> Bool {
+            let stop = min(at + block, length)
+            for (i, b) in buffers.enumerated() where starts[i] < stop && starts[i] + b.count > at {
+                let lo = max(at, starts[i]) - starts[i], hi = min(stop, starts[i] + b.count) - starts[i]
+                if b.withUnsafeBytes({ !isAllZero(UnsafeRawBufferPointer(rebasing: $0[lo..<hi])) }) { return true }
+            }
+            return false
+        }
+        // Writes the file range `lo..<hi` from the buffers it spans.
+        func writeRange(_ lo: Int, _ hi: Int) -> String? {
+            for (i, b) in buffers.enumerated() where starts[i] < hi && starts[i] + b.count > lo {
+                let from = max(lo, starts[i]) - starts[i], to = min(hi, starts[i] + b.count) - starts[i]
+                let failure: String? = b.withUnsafeBytes { raw in
+                    var done = from
+                    while done < to {
+                        let n = pwrite(fd, raw.baseAddress! + done, to - done, off_t(starts[i] + done))
+                        if n < 0 {
+                            if errno == EINTR { continue }
+                            return ImageError.describe(errno: errno)
+                        }
+                        if n == 0 { return "nothing written" }
+                        done += n
+                    }
+                    return nil
+                }
+                if let failure { return failure }
+            }
+            return nil
+        }
+        var runStart: Int?  // the start of the run of blocks with data being gathered
+        var at = 0
+        while at < length {
+            if blockHasData(at) {
+                if runStart == nil { runStart = at }
+            } else if let start = runStart {
+                if let failure = writeRange(start, at) { return failure }
+                runStart = nil
+            }
+            at += block
+        }
+        if let start = runStart, let failure = writeRange(start, length) { return failure }
+        while ftruncate(fd, off_t(length)) != 0 {
+            if errno != EINTR { return ImageError.describe(errno: errno) }
+        }
+        return nil
+    }
 }
