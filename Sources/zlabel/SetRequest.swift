@@ -88,7 +88,7 @@ extension SetRequest {
     init?(directArguments arguments: some Collection<String>) {
         guard arguments.first == "set" else { return nil }
         var request = SetRequest(images: [])
-        var seen: Set<String> = []
+        var seen: [String] = []  // an array: a Set<String> would cost its generic metadata at run time
         var rest = arguments.dropFirst()
         while let word = rest.popFirst() {
             guard !word.isEmpty else { return nil }
@@ -97,7 +97,8 @@ extension SetRequest {
                 request.images.append(word)
                 continue
             }
-            guard seen.insert(word).inserted else { return nil }
+            guard !seen.contains(word) else { return nil }
+            seen.append(word)
             switch word {
             case "--remove-devid": request.removeDevid = true
             case "--remove-hostid": request.removeHostid = true
