@@ -58,12 +58,21 @@ public struct LabelBackup: Sendable {
         /// each label (`nil` for a label it keeps): the digests of the labels before, and the embedded checksum
         /// each label carries after.
         public init(path: String, imageSize: UInt64, region: VdevRegion, before: [[UInt8]], newConfigAreas: [[UInt8]?]) {
+            self.init(path: path, imageSize: imageSize, region: region, before: before, newConfigAreas: newConfigAreas,
+                      beforeDigests: nil)
+        }
+
+        /// ``init(path:imageSize:region:before:newConfigAreas:)`` with the digests of `before` when the caller
+        /// has them already (`LabelBackup.digest` of each label, in order); `nil` computes them here.
+        package init(path: String, imageSize: UInt64, region: VdevRegion, before: [[UInt8]], newConfigAreas: [[UInt8]?],
+                     beforeDigests: [String]?) {
             precondition(before.count == newConfigAreas.count, "one planned config area (or nil) per label")
+            precondition(beforeDigests == nil || beforeDigests!.count == before.count, "one digest per label")
             self.path = path
             self.imageSize = imageSize
             self.region = region
             self.before = before
-            self.beforeDigests = before.map(LabelBackup.digest)
+            self.beforeDigests = beforeDigests ?? before.map(LabelBackup.digest)
             self.afterDigests = []
             let end = LabelLayout.configOffset + LabelLayout.configSize
             self.afterConfigChecksums = zip(before, newConfigAreas).map { label, area in
@@ -121,11 +130,16 @@ public struct LabelBackup: Sendable {
     }
 
     static func digest(_ bytes: [UInt8]) -> String {
+        // The hex of the digest's bytes: its four words, each taken big-endian, written out in turn.
         let c = zfsSHA256(bytes)
-        return [c.words.0, c.words.1, c.words.2, c.words.3].map { w in
-            let h = String(w, radix: 16)
-            return String(repeating: "0", count: 16 - h.count) + h
-        }.joined()
+        var out = [UInt8](repeating: 0, count: 64)
+        let digits: StaticString = "0123456789abcdef"
+        digits.withUTF8Buffer { d in
+            for (w, word) in [c.words.0, c.words.1, c.words.2, c.words.3].enumerated() {
+                for i in 0..<16 { out[w * 16 + i] = d[Int((word >> UInt64(60 - 4 * i)) & 0xF)] }
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// `seconds` since the epoch as ISO 8601 in UTC, `2026-12-05T11:58:50Z`: what `Date.ISO8601FormatStyle`

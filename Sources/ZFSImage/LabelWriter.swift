@@ -63,15 +63,20 @@ public enum LabelWriter {
     ///   - force: edit even when the pool's state is ACTIVE (imported somewhere).
     /// - Throws: `ImageError` when a read fails, `LabelEditError` when the edit is refused.
     public static func plan(_ targets: [EditTarget], edit: LeafEdit, force: Bool = false) throws -> LabelEditPlan {
-        var members: [(name: String, labels: VdevLabels)] = []
         var raw: [[[UInt8]]] = []
-        for t in targets {
-            let labels = try readWholeLabels(t)
-            raw.append(labels)
+        for t in targets { raw.append(try readWholeLabels(t)) }
+        // A backup of these labels records their SHA-256 digests (a megabyte hashed per image): computed on a
+        // second thread while this one decodes the labels and plans, unless nothing will be written.
+        let writable = targets.allSatisfy { $0.image.isWritable }
+        let digests = writable ? BackgroundWork { [raw] in raw.map { $0.map(LabelBackup.digest) } } : nil
+        var members: [(name: String, labels: VdevLabels)] = []
+        for (t, labels) in zip(targets, raw) {
             members.append((t.name, VdevLabels(labelBytes: labels.map { Optional($0) }, vdevSize: t.region.size)))
         }
         var plan = try LabelEditPlan(members: members, edit: edit, force: force)
         plan.sourceLabels = raw
+        // Only for these very labels (arrays sharing storage compare equal at once).
+        if let digests { plan.sourceLabelDigests = { [raw] labels in labels == raw ? digests.value : nil } }
         return plan
     }
 
@@ -139,9 +144,14 @@ public enum LabelWriter {
 
         var backup: String?
         if let backupPath {
-            let file = LabelBackup(entries: zip(targets, zip(plan.members, originals)).map { t, mo in
-                LabelBackup.Entry(path: t.image.path, imageSize: t.image.size, region: t.region, before: mo.1,
-                                  newConfigAreas: mo.1.indices.map { i in mo.0.labels.first { $0.index == i }?.newConfigArea })
+            // The digests computed while planning are those of `originals` (the plan's labels, found unchanged
+            // on disk above); without them they are computed here.
+            let digests = plan.sourceLabels != nil ? plan.sourceLabelDigests?(originals) : nil
+            let file = LabelBackup(entries: zip(targets, zip(plan.members, originals)).enumerated().map { i, tmo in
+                let (t, (member, before)) = tmo
+                return LabelBackup.Entry(path: t.image.path, imageSize: t.image.size, region: t.region, before: before,
+                                         newConfigAreas: before.indices.map { j in member.labels.first { $0.index == j }?.newConfigArea },
+                                         beforeDigests: digests?[i])
             })
             try file.write(to: backupPath)
             backup = backupPath

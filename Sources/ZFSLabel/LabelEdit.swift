@@ -165,6 +165,10 @@ public struct LabelEditPlan: Sendable {
     /// (`LabelWriter.plan` does): applying then checks that the images still hold exactly these bytes instead
     /// of decoding and planning again.
     public var sourceLabels: [[[UInt8]]]?
+    /// The SHA-256 (hex) of each label of ``sourceLabels``, as the backup records them, when the planner has
+    /// them being computed (`LabelWriter.plan` hashes on a second thread while the plan is made): asking waits.
+    /// Given other labels than those it hashed, it answers nil.
+    package var sourceLabelDigests: (@Sendable ([[[UInt8]]]) -> [[String]]?)?
 
     /// Whether anything is to be written.
     public var writesAnything: Bool { members.contains { $0.writesAnything } }
