@@ -128,9 +128,10 @@ public final class ImageFile: Sendable {
             let lo = Int(from - Int64(offset)), hi = Int(to - Int64(offset))
             UnsafeMutableRawBufferPointer(rebasing: buffer[lo..<hi]).initializeMemory(as: UInt8.self, repeating: 0)
         }
+        var atData = false  // whether pos is known to be the start of data (SEEK_DATA just said so)
         while pos < end {
             let data: Int64
-            do { data = try fd.seek(offset: pos, from: seeking.data) } catch {
+            if atData { data = pos } else { do { data = try fd.seek(offset: pos, from: seeking.data) } catch {
                 let e = error as? Errno
                 if e == .noSuchAddressOrDevice {  // ENXIO: no data from here to the end of the file
                     // ... or the file now ends before the read does (it shrank): that read fails, as pread's would.
@@ -148,7 +149,8 @@ public final class ImageFile: Sendable {
                 }
                 throw ImageError(.read, path: path, offset: UInt64(pos), errno: e?.rawValue,
                                  message: "SEEK_DATA failed: \(Self.describe(error))")
-            }
+            } }
+            atData = false
             guard data > pos else {
                 // Data at pos: read up to the next hole.
                 let hole: Int64
@@ -170,6 +172,7 @@ public final class ImageFile: Sendable {
             let stop = min(data, end)
             zero(pos, stop)
             pos = stop
+            atData = stop == data
         }
     }
 

@@ -160,11 +160,18 @@ public enum LabelWriter {
         var writes: [(String, Int, UInt64)] = []
         do {
             for phase in [[0, 2], [1, 3]] {
-                for (t, member) in zip(targets, plan.members) {
+                for (m, (t, member)) in zip(targets, plan.members).enumerated() {
                     for change in member.labels where phase.contains(change.index) {
                         guard let area = change.newConfigArea else { continue }
                         let offset = t.region.offset + change.configOffset
-                        try t.image.write(area, at: offset)
+                        // The image holds `originals` (checked above), so only the blocks of the area that change
+                        // are written: the result is byte for byte the planned area, and the flush has a few blocks
+                        // to write instead of 112 KiB, most of it zeros over holes it would have to allocate.
+                        let old = originals[m][change.index]
+                        let start = LabelLayout.configOffset
+                        for run in changedRuns(area, old.count == LabelLayout.labelSize ? old[start..<(start + area.count)] : nil) {
+                            try t.image.write(Array(area[run]), at: offset + UInt64(run.lowerBound))
+                        }
                         writes.append((t.name, change.index, offset))
                     }
                 }
@@ -175,14 +182,21 @@ public enum LabelWriter {
         }
 
         // Read back every written config area: it must hold exactly the bytes written, which were checked
-        // above to be a valid label of the edited config.
+        // above to be a valid label of the edited config. One buffer serves every area.
+        var back = [UInt8](repeating: 0, count: LabelLayout.configSize)
         for (t, member) in zip(targets, plan.members) {
             for change in member.labels {
                 guard let area = change.newConfigArea else { continue }
                 let offset = t.region.offset + change.configOffset
-                let back: [UInt8]
-                do { back = try t.image.read(at: offset, count: area.count) } catch {
-                    throw LabelWriteError(message: "\(t.name): label \(change.index) could not be read back: \(error)", backup: backup)
+                if back.count != area.count { back = [UInt8](repeating: 0, count: area.count) }
+                let failure: ImageError? = back.withUnsafeMutableBytes { buffer in
+                    do throws(ImageError) {
+                        try t.image.read(into: buffer, at: offset)
+                        return nil
+                    } catch { return error }
+                }
+                if let failure {
+                    throw LabelWriteError(message: "\(t.name): label \(change.index) could not be read back: \(failure)", backup: backup)
                 }
                 if !sameBytes([back], [area]) {
                     let at = zip(back, area).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? min(back.count, area.count)
@@ -191,6 +205,30 @@ public enum LabelWriter {
             }
         }
         return LabelWriteReport(backup: backup, writes: writes)
+    }
+
+    /// The size of the blocks ``changedRuns(_:_:)`` compares.
+    static let changeBlockSize = 4096
+
+    /// The ranges of `new` to write over `old` (the bytes there now, as long as `new`) so that it holds `new`:
+    /// runs of ``changeBlockSize``-byte blocks (counted from the start of `new`) that differ, merged. With no
+    /// `old`, or one of another length, the whole of `new`.
+    static func changedRuns(_ new: [UInt8], _ old: ArraySlice<UInt8>?) -> [Range<Int>] {
+        guard let old, old.count == new.count else { return new.isEmpty ? [] : [0..<new.count] }
+        var runs: [Range<Int>] = []
+        new.withUnsafeBytes { n in
+            old.withUnsafeBytes { o in
+                var at = 0
+                while at < n.count {
+                    let end = min(at + changeBlockSize, n.count)
+                    if memcmp(n.baseAddress! + at, o.baseAddress! + at, end - at) != 0 {
+                        if let last = runs.last, last.upperBound == at { runs[runs.count - 1] = last.lowerBound..<end } else { runs.append(at..<end) }
+                    }
+                    at = end
+                }
+            }
+        }
+        return runs
     }
 
     /// Whether two lists of buffers hold the same bytes (memcmp, not element by element).
@@ -210,13 +248,20 @@ public enum LabelWriter {
         try t.image.validate(t.region)
         guard labels.count == LabelLayout.labelCount else { return false }
         let chunk = 64 << 10
+        var now = [UInt8](repeating: 0, count: chunk)
         for i in 0..<LabelLayout.labelCount {
             guard labels[i].count == LabelLayout.labelSize else { return false }
             let start = t.region.offset + LabelLayout.labelOffset(i, vdevSize: t.region.size)
             for at in stride(from: 0, to: LabelLayout.labelSize, by: chunk) {
                 let count = min(chunk, LabelLayout.labelSize - at)
-                let now = try t.image.read(at: start + UInt64(at), count: count)
-                let same = now.count == count && now.withUnsafeBytes { n in
+                let failure: ImageError? = now.withUnsafeMutableBytes { buffer in
+                    do throws(ImageError) {
+                        try t.image.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[..<count]), at: start + UInt64(at))
+                        return nil
+                    } catch { return error }
+                }
+                if let failure { throw failure }
+                let same = now.withUnsafeBytes { n in
                     labels[i].withUnsafeBytes { l in memcmp(n.baseAddress!, l.baseAddress! + at, count) == 0 }
                 }
                 if !same { return false }

@@ -104,7 +104,7 @@ struct RestoreTests {
         let scratch = try Fixture.scratchCopy("rpool-kvm.img")
         let original = try ImageSnapshot(scratch.url)
         let backup = scratch.directory.file("crash.backup")
-        try Self.crashingEdit(scratch.url, after: 2, .fail, backup: backup)
+        try Self.crashingEdit(scratch.url, after: 2 * Self.writesPerLabel, .fail, backup: backup)
         // Labels 0 and 2 hold the new config, 1 and 3 the old one: restore puts back the two that changed.
         #expect(try !original.isUnchanged())
         #expect(try Self.restore(backup, into: scratch.url) == .restored(labels: 2))
@@ -117,7 +117,7 @@ struct RestoreTests {
         let scratch = try Fixture.scratchCopy("rpool-kvm.img")
         let original = try ImageSnapshot(scratch.url)
         let backup = scratch.directory.file("crash.backup")
-        try Self.crashingEdit(scratch.url, after: 2, .tear, backup: backup)
+        try Self.crashingEdit(scratch.url, after: 2 * Self.writesPerLabel, .tear, backup: backup)
         // Label 1 is half new, half old: it matches neither recorded state, so restore writes nothing.
         let torn = try ImageSnapshot(scratch.url)
         #expect(throws: ImageError.self) { _ = try Self.restore(backup, into: scratch.url) }
@@ -127,6 +127,10 @@ struct RestoreTests {
         #expect(try Self.restore(backup, into: scratch.url) == .restored(labels: 4))
         #expect(try original.isUnchanged())
     }
+
+    /// The writes of one label in this edit: only the changed blocks of a config area are written, here two runs
+    /// (the blocks of the nvlist from the first change on, and the block holding the checksum).
+    static let writesPerLabel = 2
 
     static func crashingEdit(_ url: URL, after writes: Int, _ kind: CrashPoint.Kind, backup: URL) throws {
         let crash = CrashPoint(after: writes, kind)
