@@ -41,8 +41,9 @@ public final class ImageFile: Sendable {
     ///   size cannot be found, or (for writing) a device is in use.
     public init(path: String, mode: Mode = .readOnly) throws(ImageError) {
         let before: Stat
-        do { before = try FilePath(path).stat() } catch {
-            throw ImageError(.open, path: path, errno: error.rawValue, message: "cannot open: \(error)")
+        switch Self.status(path: path) {
+        case .success(let info): before = info
+        case .failure(let error): throw ImageError(.open, path: path, errno: error.rawValue, message: "cannot open: \(error)")
         }
         guard before.type == .regular || before.type == .blockSpecial else {
             throw ImageError(.open, path: path, message: "is neither a regular file nor a block device")
@@ -64,7 +65,9 @@ public final class ImageFile: Sendable {
         }
         // What was opened, not what the path named a moment before.
         let opened: Stat
-        do { opened = try fd.stat() } catch {
+        switch Self.status(fd.rawValue) {
+        case .success(let info): opened = info
+        case .failure(let error):
             try? fd.close()
             throw ImageError(.open, path: path, errno: error.rawValue, message: "cannot stat: \(error)")
         }
@@ -135,7 +138,7 @@ public final class ImageFile: Sendable {
                 let e = error as? Errno
                 if e == .noSuchAddressOrDevice {  // ENXIO: no data from here to the end of the file
                     // ... or the file now ends before the read does (it shrank): that read fails, as pread's would.
-                    let length = (try? fd.stat()).map { Int64($0.size) } ?? end
+                    let length = (try? Self.status(descriptor).get()).map { Int64($0.size) } ?? end
                     if length < end {
                         throw ImageError(.read, path: path, offset: UInt64(max(pos, length)), message: "unexpected end of file")
                     }

@@ -212,11 +212,11 @@ public struct LabelEditPlan: Sendable {
         }
 
         // Resolve the leaf against the union of the members' trees.
-        var leaves: [UInt64: VdevLeaf] = [:]
+        var leaves = LeavesByGuid()
         var order: [UInt64] = []
         for base in bases {
             for leaf in base.config.vdevLeaves where leaves[leaf.guid] == nil {
-                leaves[leaf.guid] = leaf
+                leaves.all.append(leaf)
                 order.append(leaf.guid)
             }
         }
@@ -351,6 +351,13 @@ public struct LabelEditPlan: Sendable {
             preconditionFailure("the leaf was found at \(nodePath): \(error)")
         }
     }
+}
+
+/// Leaves by guid: an array searched in order. A pool's top-level vdev has a handful of leaves, and a
+/// `Dictionary<UInt64, VdevLeaf>` costs a `set` process more in run-time generic metadata than the search.
+private struct LeavesByGuid {
+    var all: [VdevLeaf] = []
+    subscript(guid: UInt64) -> VdevLeaf? { all.first { $0.guid == guid } }
 }
 
 extension LabelEditPlan {
