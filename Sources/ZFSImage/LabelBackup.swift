@@ -170,7 +170,13 @@ public struct LabelBackup: Sendable {
     /// Writes the backup to a new file and flushes it to stable storage; never overwrites a file. The file is of
     /// version 2 when every entry is (made with `Entry.init(path:imageSize:region:before:newConfigAreas:)`),
     /// else of version 1.
-    public func write(to path: String) throws {
+    public func write(to path: String) throws { try write(to: path, whileFlushing: {}) }
+
+    /// ``write(to:)`` that runs `work` after the file's bytes are written and their write-back to the disk has
+    /// started, but before waiting for them (`fsync`): the flush overlaps with `work`. When `work` throws, the
+    /// new file is removed (nothing refers to it yet) and the error passes on; the file is flushed, and its
+    /// directory too, only after `work` returned.
+    public func write(to path: String, whileFlushing work: () throws -> Void) throws {
         let version2 = entries.allSatisfy { $0.afterConfigChecksums != nil }
         let header = JSONValue.object([
             ("created", .string(Self.utcTimestamp(Int64(time(nil))))),
@@ -202,6 +208,17 @@ public struct LabelBackup: Sendable {
         // into the page cache nor the disk writes of the flush. Most of a label is zeros (the padding, unused
         // uberblock slots, the config area past its nvlist).
         var failure = Self.writeSkippingZeroBlocks(fd, [head] + entries.flatMap(\.before))
+        if failure == nil {
+            #if os(Linux)
+                // Starts the write-back of the dirty pages without waiting (and lets the page cache drop them once
+                // written; nothing reads the backup again in this process).
+                _ = posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED)
+            #endif
+            do { try work() } catch {
+                unlink(path)
+                throw error
+            }
+        }
         if failure == nil, fsync(fd) != 0 { failure = ImageError.describe(errno: errno) }
         if let failure { throw ImageError(.write, path: path, message: "cannot write the backup: \(failure)") }
         // The file's bytes are on disk; its name is only once the directory holding it is flushed too. Without

@@ -114,30 +114,34 @@ public enum LabelWriter {
             }
         }
         guard plan.writesAnything else { return LabelWriteReport(backup: nil, writes: []) }
-        // What is about to be written must be what the plan says: each area a valid label of the edited config.
-        // A member's areas hold the same packed config and differ only in their checksums (each covers its own
-        // offset), so the first is decoded in full and each other one is compared with it up to its checksum
-        // and has its checksum verified: the same verdict as decoding each, without three more copies.
-        for (t, member) in zip(targets, plan.members) {
-            var decoded: [UInt8]?  // an area of this member found to be a valid label of the edited config
-            for change in member.labels {
-                guard let area = change.newConfigArea else { continue }
-                var problem: String?
-                if let decoded, area.count == decoded.count,
-                   area.withUnsafeBytes({ a in decoded.withUnsafeBytes { d in memcmp(a.baseAddress!, d.baseAddress!, a.count - 32) == 0 } }) {
-                    if !EmbeddedChecksum.verify(area, offset: change.configOffset).isValid { problem = Label.Status.checksumMismatch.rawValue }
-                } else {
-                    let label = Label(configArea: area, index: change.index, offset: change.configOffset - UInt64(LabelLayout.configOffset))
-                    if label.status != .valid {
-                        problem = label.status.rawValue
-                    } else if label.config != member.after {
-                        problem = "it holds another config"
+        // Run while the backup's bytes go to disk (before its flush, and before any label write), or alone
+        // without a backup.
+        func checkPlannedAreas() throws {
+            // What is about to be written must be what the plan says: each area a valid label of the edited config.
+            // A member's areas hold the same packed config and differ only in their checksums (each covers its own
+            // offset), so the first is decoded in full and each other one is compared with it up to its checksum
+            // and has its checksum verified: the same verdict as decoding each, without three more copies.
+            for (t, member) in zip(targets, plan.members) {
+                var decoded: [UInt8]?  // an area of this member found to be a valid label of the edited config
+                for change in member.labels {
+                    guard let area = change.newConfigArea else { continue }
+                    var problem: String?
+                    if let decoded, area.count == decoded.count,
+                       area.withUnsafeBytes({ a in decoded.withUnsafeBytes { d in memcmp(a.baseAddress!, d.baseAddress!, a.count - 32) == 0 } }) {
+                        if !EmbeddedChecksum.verify(area, offset: change.configOffset).isValid { problem = Label.Status.checksumMismatch.rawValue }
                     } else {
-                        decoded = area
+                        let label = Label(configArea: area, index: change.index, offset: change.configOffset - UInt64(LabelLayout.configOffset))
+                        if label.status != .valid {
+                            problem = label.status.rawValue
+                        } else if label.config != member.after {
+                            problem = "it holds another config"
+                        } else {
+                            decoded = area
+                        }
                     }
-                }
-                if let problem {
-                    throw LabelWriteError(message: "\(t.name): the planned label \(change.index) is not a valid label of the edited config (\(problem)); nothing was written")
+                    if let problem {
+                        throw LabelWriteError(message: "\(t.name): the planned label \(change.index) is not a valid label of the edited config (\(problem)); nothing was written")
+                    }
                 }
             }
         }
@@ -153,8 +157,10 @@ public enum LabelWriter {
                                          newConfigAreas: before.indices.map { j in member.labels.first { $0.index == j }?.newConfigArea },
                                          beforeDigests: digests?[i])
             })
-            try file.write(to: backupPath)
+            try file.write(to: backupPath, whileFlushing: checkPlannedAreas)
             backup = backupPath
+        } else {
+            try checkPlannedAreas()
         }
 
         var writes: [(String, Int, UInt64)] = []
