@@ -71,12 +71,21 @@ private final class ThreadEntry: Sendable {
 
 /// Starts `run` on a new POSIX thread, joinable; nil when none could be started.
 private func startThread(_ run: @escaping @Sendable () -> Void) -> pthread_t? {
-    var thread = pthread_t()
     let entry = Unmanaged.passRetained(ThreadEntry(run))
-    let started = pthread_create(&thread, nil, { raw in
-        Unmanaged<ThreadEntry>.fromOpaque(raw!).takeRetainedValue().run()
-        return nil
-    }, entry.toOpaque())
+    #if canImport(Darwin)
+        // Darwin's pthread_t is an optional pointer and its start routine takes a non-optional argument.
+        var thread: pthread_t?
+        let started = pthread_create(&thread, nil, { raw in
+            Unmanaged<ThreadEntry>.fromOpaque(raw).takeRetainedValue().run()
+            return nil
+        }, entry.toOpaque())
+    #else
+        var thread = pthread_t()
+        let started = pthread_create(&thread, nil, { raw in
+            Unmanaged<ThreadEntry>.fromOpaque(raw!).takeRetainedValue().run()
+            return nil
+        }, entry.toOpaque())
+    #endif
     guard started == 0 else {
         entry.release()  // the thread that would have taken it never started
         return nil
