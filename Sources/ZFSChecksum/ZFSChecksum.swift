@@ -122,16 +122,53 @@ public enum EmbeddedChecksum {
 
     /// ``compute(_:offset:order:)-([UInt8],_,_)`` of a block in memory.
     public static func compute(_ block: UnsafeRawBufferPointer, offset: UInt64, order: ByteOrder) -> Checksum256 {
+        compute(block, offsets: [offset], order: order)[0]
+    }
+
+    /// The checksums ZFS would store in `block` at each of `offsets`, in `order`: what
+    /// ``compute(_:offset:order:)-(UnsafeRawBufferPointer,_,_)`` gives for each, with the block's bytes hashed
+    /// once. The verifier (the offset) is the last thing hashed, so the hash of everything before it is shared;
+    /// the four config areas of a label edit are one block at four offsets.
+    public static func compute(_ block: UnsafeRawBufferPointer, offsets: [UInt64], order: ByteOrder) -> [Checksum256] {
         precondition(block.count >= size, "a checksummed block holds at least its 40-byte tail")
-        var verifier: (UInt64, UInt64, UInt64, UInt64) = (order == .little ? offset.littleEndian : offset.bigEndian, 0, 0, 0)
-        var hasher = SHA256()
-        hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: block[..<(block.count - 32)]))
-        withUnsafeBytes(of: &verifier) { hasher.update(bufferPointer: $0) }
-        return hasher.finalize().withUnsafeBytes { d in
-            Checksum256(UInt64(bigEndian: d.loadUnaligned(fromByteOffset: 0, as: UInt64.self)),
-                        UInt64(bigEndian: d.loadUnaligned(fromByteOffset: 8, as: UInt64.self)),
-                        UInt64(bigEndian: d.loadUnaligned(fromByteOffset: 16, as: UInt64.self)),
-                        UInt64(bigEndian: d.loadUnaligned(fromByteOffset: 24, as: UInt64.self)))
+        var body = SHA256()
+        body.update(bufferPointer: UnsafeRawBufferPointer(rebasing: block[..<(block.count - 32)]))
+        return offsets.map { offset in
+            var verifier: (UInt64, UInt64, UInt64, UInt64) = (order == .little ? offset.littleEndian : offset.bigEndian, 0, 0, 0)
+            var hasher = body  // a copy of the state after the body (swift-crypto copies its context on write)
+            withUnsafeBytes(of: &verifier) { hasher.update(bufferPointer: $0) }
+            return hasher.finalize().withUnsafeBytes { d in
+                Checksum256(UInt64(bigEndian: d.loadUnaligned(fromByteOffset: 0, as: UInt64.self)),
+                            UInt64(bigEndian: d.loadUnaligned(fromByteOffset: 8, as: UInt64.self)),
+                            UInt64(bigEndian: d.loadUnaligned(fromByteOffset: 16, as: UInt64.self)),
+                            UInt64(bigEndian: d.loadUnaligned(fromByteOffset: 24, as: UInt64.self)))
+            }
+        }
+    }
+
+    /// The checksum stored in the tail of `block`, read in `order` (whether it is right or not).
+    public static func storedChecksum(of block: [UInt8], order: ByteOrder) -> Checksum256 {
+        precondition(block.count >= size, "a checksummed block holds at least its 40-byte tail")
+        let tail = block.count - 32
+        return Checksum256(block.loadUInt64(at: tail, order), block.loadUInt64(at: tail + 8, order),
+                           block.loadUInt64(at: tail + 16, order), block.loadUInt64(at: tail + 24, order))
+    }
+
+    /// ``seal(_:offset:order:)`` of copies of `block`, one per offset: the magic and each offset's checksum
+    /// written into the tail of its copy, the block's bytes hashed once.
+    public static func sealed(_ block: [UInt8], offsets: [UInt64], order: ByteOrder) -> [[UInt8]] {
+        precondition(block.count >= size, "a checksummed block holds at least its 40-byte tail")
+        var body = block
+        body.storeUInt64(magic, at: body.count - size, order)
+        let checksums = body.withUnsafeBytes { compute($0, offsets: offsets, order: order) }
+        let tail = body.count - 32
+        return checksums.map { c in
+            var out = body
+            out.storeUInt64(c.words.0, at: tail, order)
+            out.storeUInt64(c.words.1, at: tail + 8, order)
+            out.storeUInt64(c.words.2, at: tail + 16, order)
+            out.storeUInt64(c.words.3, at: tail + 24, order)
+            return out
         }
     }
 

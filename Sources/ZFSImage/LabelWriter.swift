@@ -123,12 +123,25 @@ public enum LabelWriter {
             // and has its checksum verified: the same verdict as decoding each, without three more copies.
             for (t, member) in zip(targets, plan.members) {
                 var decoded: [UInt8]?  // an area of this member found to be a valid label of the edited config
+                var decodedOrder = ByteOrder.little
+                // The checksums of the areas equal to `decoded` up to them: one hash of that shared body, finished
+                // with each area's own offset (what verifying each would compute).
+                let sharing = member.labels.filter { $0.newConfigArea != nil }
+                var expected: [Int: Checksum256] = [:]
                 for change in member.labels {
                     guard let area = change.newConfigArea else { continue }
                     var problem: String?
                     if let decoded, area.count == decoded.count,
                        area.withUnsafeBytes({ a in decoded.withUnsafeBytes { d in memcmp(a.baseAddress!, d.baseAddress!, a.count - 32) == 0 } }) {
-                        if !EmbeddedChecksum.verify(area, offset: change.configOffset).isValid { problem = Label.Status.checksumMismatch.rawValue }
+                        if expected.isEmpty {
+                            let sums = decoded.withUnsafeBytes {
+                                EmbeddedChecksum.compute($0, offsets: sharing.map(\.configOffset), order: decodedOrder)
+                            }
+                            for (c, sum) in zip(sharing, sums) { expected[c.index] = sum }
+                        }
+                        if EmbeddedChecksum.storedChecksum(of: area, order: decodedOrder) != expected[change.index] {
+                            problem = Label.Status.checksumMismatch.rawValue
+                        }
                     } else {
                         let label = Label(configArea: area, index: change.index, offset: change.configOffset - UInt64(LabelLayout.configOffset))
                         if label.status != .valid {
@@ -137,6 +150,8 @@ public enum LabelWriter {
                             problem = "it holds another config"
                         } else {
                             decoded = area
+                            decodedOrder = label.byteOrder ?? .little
+                            expected = [:]
                         }
                     }
                     if let problem {

@@ -275,15 +275,17 @@ public struct LabelEditPlan: Sendable {
                 } else {
                     action = .writeFresh(reason: "\(label.status.rawValue)" + (label.problem.map { ": \($0)" } ?? ""))
                 }
-                var area: [UInt8]?
-                if action != .keep {
-                    var bytes = packed
-                    bytes.append(contentsOf: repeatElement(0, count: LabelLayout.configSize - packed.count))
-                    EmbeddedChecksum.seal(&bytes, offset: configOffset, order: order)
-                    area = bytes
-                }
                 changes.append(LabelChange(index: label.index, configOffset: configOffset, statusBefore: label.status,
-                                           action: action, newConfigArea: area))
+                                           action: action, newConfigArea: nil))
+            }
+            // Every area written holds the same packed config and zero fill and differs only in its checksum (which
+            // covers its own offset): sealed together, the 112 KiB hashed once.
+            let written = changes.indices.filter { changes[$0].action != .keep }
+            if !written.isEmpty {
+                var bytes = packed
+                bytes.append(contentsOf: repeatElement(0, count: LabelLayout.configSize - packed.count))
+                let areas = EmbeddedChecksum.sealed(bytes, offsets: written.map { changes[$0].configOffset }, order: order)
+                for (i, area) in zip(written, areas) { changes[i].newConfigArea = area }
             }
             planned.append(Member(name: base.name, guid: base.config.uint64("guid") ?? 0, before: base.config,
                                   after: after, labels: changes, diff: diff))
