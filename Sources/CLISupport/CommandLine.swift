@@ -23,6 +23,13 @@ public func runCommandLine<Root: ParsableCommand>(_ root: Root.Type, exitStatus:
     }
 }
 
+/// Runs `body`, a command whose arguments the caller read without the argument parser, and ends the process
+/// after an error exactly as ``runCommandLine(_:exitStatus:)`` does for `root`'s commands.
+public func runParsedCommand<Root: ParsableCommand>(_ root: Root.Type, exitStatus: (any Error) -> Int32?,
+                                                    _ body: () throws -> Void) {
+    do { try body() } catch { exit(root, after: error, exitStatus: exitStatus) }
+}
+
 /// ``runCommandLine(_:exitStatus:)`` for a command line with asynchronous commands (`zlabel-ec2`).
 public func runAsyncCommandLine<Root: ParsableCommand>(_ root: Root.Type, exitStatus: (any Error) -> Int32?) async {
     do {

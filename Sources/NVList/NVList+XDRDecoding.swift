@@ -49,16 +49,30 @@ extension NVList {
     ///
     /// - Throws: ``NVListError`` with the byte offset and the pair being read.
     public static func decode(xdr bytes: [UInt8]) throws(NVListError) -> NVDecodedStream {
-        guard bytes.count >= 4 else {
+        try decode(xdr: bytes, in: bytes.startIndex..<bytes.endIndex)
+    }
+
+    /// ``decode(xdr:)`` of the stream held by `bytes[range]`, read in place: the 112 KiB config area of a label
+    /// is decoded straight from the label's buffer, without a copy. Offsets in errors count from the range's
+    /// start, as if the range had been passed alone.
+    ///
+    /// - Throws: ``NVListError``; a range outside `bytes` is refused as a truncated stream.
+    public static func decode(xdr bytes: [UInt8], in range: Range<Int>) throws(NVListError) -> NVDecodedStream {
+        guard range.lowerBound >= 0, range.upperBound <= bytes.count else {
             throw NVListError(.truncated, offset: 0, context: "",
-                              detail: "stream is \(bytes.count) bytes, shorter than its 4-byte header")
+                              detail: "the stream's range \(range) lies outside the \(bytes.count) bytes given")
         }
-        guard bytes[0] == 1 else {
+        let first = range.lowerBound
+        guard range.count >= 4 else {
+            throw NVListError(.truncated, offset: 0, context: "",
+                              detail: "stream is \(range.count) bytes, shorter than its 4-byte header")
+        }
+        guard bytes[first] == 1 else {
             throw NVListError(.unsupportedEncoding, offset: 0, context: "",
-                              detail: "encoding byte is \(bytes[0]), not 1 (NV_ENCODE_XDR)")
+                              detail: "encoding byte is \(bytes[first]), not 1 (NV_ENCODE_XDR)")
         }
-        let header = NVStreamHeader(hostByteOrder: bytes[1] == 0 ? .big : .little)
-        var reader = XDRReader(bytes, from: 4, to: bytes.count)
+        let header = NVStreamHeader(hostByteOrder: bytes[first + 1] == 0 ? .big : .little)
+        var reader = XDRReader(bytes, base: first, from: first + 4, to: range.upperBound)
         let (list, slack) = try decodeBody(&reader, depth: 0, context: ListPath(""))
         return NVDecodedStream(list: list, header: header, byteCount: reader.position + slack - reader.hiddenBytes)
     }

@@ -1,19 +1,27 @@
 /// A forward-only, bounds-checked reader of big-endian XDR words over a byte array.
 struct XDRReader {
     let bytes: [UInt8]
-    private(set) var position: Int
+    /// The index in `bytes` of the stream's first byte: offsets (``position``, those in errors) count from it.
+    let base: Int
+    /// Where the next read starts, as an index in `bytes`.
+    private var cursor: Int
+    /// Where the next read starts, as a byte offset in the stream.
+    var position: Int { cursor - base }
+    /// The index in `bytes` where the stream ends.
     let end: Int
     /// Stream bytes of strings after a NUL inside them, which libnvpair reads past but does not count (its C
     /// string ends at the NUL): the re-encoded list is that much shorter.
     private(set) var hiddenBytes = 0
 
-    init(_ bytes: [UInt8], from start: Int, to end: Int) {
+    /// A reader of the stream held by `bytes[base..<end]`, starting at the index `start`.
+    init(_ bytes: [UInt8], base: Int = 0, from start: Int, to end: Int) {
         self.bytes = bytes
-        self.position = start
+        self.base = base
+        self.cursor = start
         self.end = end
     }
 
-    var remaining: Int { end - position }
+    var remaining: Int { end - cursor }
 
     @inline(__always)
     mutating func readUInt32(_ what: @autoclosure () -> String, context: @autoclosure () -> String)
@@ -25,9 +33,9 @@ struct XDRReader {
         }
         var v: UInt32 = 0
         bytes.withUnsafeBufferPointer { p in
-            v = UInt32(bigEndian: UnsafeRawPointer(p.baseAddress! + position).loadUnaligned(as: UInt32.self))
+            v = UInt32(bigEndian: UnsafeRawPointer(p.baseAddress! + cursor).loadUnaligned(as: UInt32.self))
         }
-        position += 4
+        cursor += 4
         return v
     }
 
@@ -48,9 +56,9 @@ struct XDRReader {
         }
         var v: UInt64 = 0
         bytes.withUnsafeBufferPointer { p in
-            v = UInt64(bigEndian: UnsafeRawPointer(p.baseAddress! + position).loadUnaligned(as: UInt64.self))
+            v = UInt64(bigEndian: UnsafeRawPointer(p.baseAddress! + cursor).loadUnaligned(as: UInt64.self))
         }
-        position += 8
+        cursor += 8
         return v
     }
 
@@ -63,8 +71,8 @@ struct XDRReader {
             throw NVListError(.truncated, offset: position, context: context(),
                               detail: "stream ends inside \(what()) (\(count) bytes needed, \(remaining) left)")
         }
-        let slice = bytes[position..<(position + count)]
-        position += padded
+        let slice = bytes[cursor..<(cursor + count)]
+        cursor += padded
         return slice
     }
 

@@ -42,6 +42,39 @@ extension ImageFile {
         #endif
     }
 
+    /// `stat(2)` of `path`. Called directly rather than through swift-system's `FilePath.stat()`, whose
+    /// `Result<stat, Errno>` costs every process a run-time generic instantiation and a scan of the binary's
+    /// protocol conformances (to check that `Errno` is an `Error`).
+    static func status(path: String) -> StatResult {
+        var info = stat()
+        while stat(path, &info) != 0 {
+            if errno != EINTR { return .failure(Errno(rawValue: errno)) }
+        }
+        return .success(Stat(rawValue: info))
+    }
+
+    /// `fstat(2)` of `fd`, as ``status(path:)``.
+    static func status(_ fd: CInt) -> StatResult {
+        var info = stat()
+        while fstat(fd, &info) != 0 {
+            if errno != EINTR { return .failure(Errno(rawValue: errno)) }
+        }
+        return .success(Stat(rawValue: info))
+    }
+
+    /// The outcome of ``status(path:)``: not `Result`, for the reason given there.
+    enum StatResult {
+        case success(Stat)
+        case failure(Errno)
+
+        func get() throws(Errno) -> Stat {
+            switch self {
+            case .success(let info): return info
+            case .failure(let error): throw error
+            }
+        }
+    }
+
     /// The capacity of the block device open as `fd`, in bytes.
     static func deviceSize(_ fd: CInt) -> Result<UInt64, Errno> {
         #if os(Linux)

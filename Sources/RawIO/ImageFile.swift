@@ -41,8 +41,9 @@ public final class ImageFile: Sendable {
     ///   size cannot be found, or (for writing) a device is in use.
     public init(path: String, mode: Mode = .readOnly) throws(ImageError) {
         let before: Stat
-        do { before = try FilePath(path).stat() } catch {
-            throw ImageError(.open, path: path, errno: error.rawValue, message: "cannot open: \(error)")
+        switch Self.status(path: path) {
+        case .success(let info): before = info
+        case .failure(let error): throw ImageError(.open, path: path, errno: error.rawValue, message: "cannot open: \(error)")
         }
         guard before.type == .regular || before.type == .blockSpecial else {
             throw ImageError(.open, path: path, message: "is neither a regular file nor a block device")
@@ -64,7 +65,9 @@ public final class ImageFile: Sendable {
         }
         // What was opened, not what the path named a moment before.
         let opened: Stat
-        do { opened = try fd.stat() } catch {
+        switch Self.status(fd.rawValue) {
+        case .success(let info): opened = info
+        case .failure(let error):
             try? fd.close()
             throw ImageError(.open, path: path, errno: error.rawValue, message: "cannot stat: \(error)")
         }
@@ -103,6 +106,81 @@ public final class ImageFile: Sendable {
     ///   read fails, or the file ends early; the error names the byte offset.
     public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(ImageError) {
         try checkRange(offset, buffer.count, "a read")
+        if buffer.count >= Self.holeAwareReadSize, !isBlockDevice, let seeking = Self.holeSeeking {
+            try readAroundHoles(into: buffer, at: offset, seeking)
+            return
+        }
+        try readAll(into: buffer, at: offset)
+    }
+
+    /// Reads of this many bytes or more ask the file system where its holes are and fill those with zeros
+    /// themselves instead of reading them. A hole read through `pread` costs the kernel a page-cache page per
+    /// 4 KiB, allocated and zeroed, and the labels of a freshly copied sparse image are mostly holes.
+    static let holeAwareReadSize = 64 << 10
+
+    /// ``read(into:at:)`` that reads only the data ranges of `buffer`'s span (`lseek(SEEK_DATA)` and
+    /// `lseek(SEEK_HOLE)`) and zeroes the rest. Where the file system cannot tell (`EINVAL`), it reads
+    /// everything. The file's offset moves, which no read or write uses.
+    private func readAroundHoles(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64,
+                                 _ seeking: (data: FileDescriptor.SeekOrigin, hole: FileDescriptor.SeekOrigin))
+        throws(ImageError)
+    {
+        let end = Int64(offset) + Int64(buffer.count)
+        var pos = Int64(offset)
+        func zero(_ from: Int64, _ to: Int64) {
+            let lo = Int(from - Int64(offset)), hi = Int(to - Int64(offset))
+            UnsafeMutableRawBufferPointer(rebasing: buffer[lo..<hi]).initializeMemory(as: UInt8.self, repeating: 0)
+        }
+        var atData = false  // whether pos is known to be the start of data (SEEK_DATA just said so)
+        while pos < end {
+            let data: Int64
+            if atData { data = pos } else { do { data = try fd.seek(offset: pos, from: seeking.data) } catch {
+                let e = error as? Errno
+                if e == .noSuchAddressOrDevice {  // ENXIO: no data from here to the end of the file
+                    // ... or the file now ends before the read does (it shrank): that read fails, as pread's would.
+                    let length = (try? Self.status(descriptor).get()).map { Int64($0.size) } ?? end
+                    if length < end {
+                        throw ImageError(.read, path: path, offset: UInt64(max(pos, length)), message: "unexpected end of file")
+                    }
+                    zero(pos, end)
+                    return
+                }
+                if e == .invalidArgument {  // not supported here: read the rest
+                    let at = Int(pos - Int64(offset))
+                    try readAll(into: UnsafeMutableRawBufferPointer(rebasing: buffer[at...]), at: UInt64(pos))
+                    return
+                }
+                throw ImageError(.read, path: path, offset: UInt64(pos), errno: e?.rawValue,
+                                 message: "SEEK_DATA failed: \(Self.describe(error))")
+            } }
+            atData = false
+            guard data > pos else {
+                // Data at pos: read up to the next hole.
+                let hole: Int64
+                do { hole = try fd.seek(offset: pos, from: seeking.hole) } catch {
+                    let e = error as? Errno
+                    if e == .noSuchAddressOrDevice || e == .invalidArgument {
+                        hole = end
+                    } else {
+                        throw ImageError(.read, path: path, offset: UInt64(pos), errno: e?.rawValue,
+                                         message: "SEEK_HOLE failed: \(Self.describe(error))")
+                    }
+                }
+                let stop = min(max(hole, pos + 1), end)
+                let lo = Int(pos - Int64(offset)), hi = Int(stop - Int64(offset))
+                try readAll(into: UnsafeMutableRawBufferPointer(rebasing: buffer[lo..<hi]), at: UInt64(pos))
+                pos = stop
+                continue
+            }
+            let stop = min(data, end)
+            zero(pos, stop)
+            pos = stop
+            atData = stop == data
+        }
+    }
+
+    /// `pread` until all of `buffer` is filled; a read of 0 bytes (the file ended) throws.
+    private func readAll(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(ImageError) {
         var done = 0
         while done < buffer.count {
             let n: Int

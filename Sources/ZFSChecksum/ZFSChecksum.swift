@@ -80,8 +80,13 @@ public enum EmbeddedChecksum {
 
     /// The byte order of the block's embedded checksum, from its magic, or `nil` if there is none.
     public static func byteOrder(of block: [UInt8]) -> ByteOrder? {
+        block.withUnsafeBytes { byteOrder(of: $0) }
+    }
+
+    /// ``byteOrder(of:)-([UInt8])`` of a block in memory.
+    public static func byteOrder(of block: UnsafeRawBufferPointer) -> ByteOrder? {
         guard block.count >= size else { return nil }
-        let raw = block.loadUInt64(at: block.count - size, .little)
+        let raw = UInt64(littleEndian: block.loadUnaligned(fromByteOffset: block.count - size, as: UInt64.self))
         if raw == magic { return .little }
         if raw == magic.byteSwapped { return .big }
         return nil
@@ -93,27 +98,78 @@ public enum EmbeddedChecksum {
     ///   - block: the checksummed block, its 40-byte tail included.
     ///   - offset: the block's byte offset from the start of the leaf vdev (the verifier).
     public static func verify(_ block: [UInt8], offset: UInt64) -> Verdict {
+        block.withUnsafeBytes { verify($0, offset: offset) }
+    }
+
+    /// ``verify(_:offset:)-([UInt8],_)`` of a block in memory, such as a config area inside a label's buffer,
+    /// without copying it out.
+    public static func verify(_ block: UnsafeRawBufferPointer, offset: UInt64) -> Verdict {
         guard let order = byteOrder(of: block) else { return .noMagic }
         let tail = block.count - 32
-        let stored = Checksum256(
-            block.loadUInt64(at: tail, order), block.loadUInt64(at: tail + 8, order),
-            block.loadUInt64(at: tail + 16, order), block.loadUInt64(at: tail + 24, order))
+        func word(_ at: Int) -> UInt64 {
+            let v = block.loadUnaligned(fromByteOffset: at, as: UInt64.self)
+            return order == .little ? UInt64(littleEndian: v) : UInt64(bigEndian: v)
+        }
+        let stored = Checksum256(word(tail), word(tail + 8), word(tail + 16), word(tail + 24))
         let computed = compute(block, offset: offset, order: order)
         return stored == computed ? .valid(order) : .mismatch(order, stored: stored, computed: computed)
     }
 
     /// The checksum ZFS would store in `block` at `offset`, in `order` (the stored words are ignored).
     public static func compute(_ block: [UInt8], offset: UInt64, order: ByteOrder) -> Checksum256 {
+        block.withUnsafeBytes { compute($0, offset: offset, order: order) }
+    }
+
+    /// ``compute(_:offset:order:)-([UInt8],_,_)`` of a block in memory.
+    public static func compute(_ block: UnsafeRawBufferPointer, offset: UInt64, order: ByteOrder) -> Checksum256 {
+        compute(block, offsets: [offset], order: order)[0]
+    }
+
+    /// The checksums ZFS would store in `block` at each of `offsets`, in `order`: what
+    /// ``compute(_:offset:order:)-(UnsafeRawBufferPointer,_,_)`` gives for each, with the block's bytes hashed
+    /// once. The verifier (the offset) is the last thing hashed, so the hash of everything before it is shared;
+    /// the four config areas of a label edit are one block at four offsets.
+    public static func compute(_ block: UnsafeRawBufferPointer, offsets: [UInt64], order: ByteOrder) -> [Checksum256] {
         precondition(block.count >= size, "a checksummed block holds at least its 40-byte tail")
-        var verifier = [UInt8](repeating: 0, count: 32)
-        verifier.storeUInt64(offset, at: 0, order)
-        var hasher = SHA256()
-        block.withUnsafeBytes { hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: $0[..<(block.count - 32)])) }
-        hasher.update(data: verifier)
-        let digest = Array(hasher.finalize())
-        return Checksum256(
-            digest.loadUInt64(at: 0, .big), digest.loadUInt64(at: 8, .big),
-            digest.loadUInt64(at: 16, .big), digest.loadUInt64(at: 24, .big))
+        var body = SHA256()
+        body.update(bufferPointer: UnsafeRawBufferPointer(rebasing: block[..<(block.count - 32)]))
+        return offsets.map { offset in
+            var verifier: (UInt64, UInt64, UInt64, UInt64) = (order == .little ? offset.littleEndian : offset.bigEndian, 0, 0, 0)
+            var hasher = body  // a copy of the state after the body (swift-crypto copies its context on write)
+            withUnsafeBytes(of: &verifier) { hasher.update(bufferPointer: $0) }
+            return hasher.finalize().withUnsafeBytes { d in
+                Checksum256(UInt64(bigEndian: d.loadUnaligned(fromByteOffset: 0, as: UInt64.self)),
+                            UInt64(bigEndian: d.loadUnaligned(fromByteOffset: 8, as: UInt64.self)),
+                            UInt64(bigEndian: d.loadUnaligned(fromByteOffset: 16, as: UInt64.self)),
+                            UInt64(bigEndian: d.loadUnaligned(fromByteOffset: 24, as: UInt64.self)))
+            }
+        }
+    }
+
+    /// The checksum stored in the tail of `block`, read in `order` (whether it is right or not).
+    public static func storedChecksum(of block: [UInt8], order: ByteOrder) -> Checksum256 {
+        precondition(block.count >= size, "a checksummed block holds at least its 40-byte tail")
+        let tail = block.count - 32
+        return Checksum256(block.loadUInt64(at: tail, order), block.loadUInt64(at: tail + 8, order),
+                           block.loadUInt64(at: tail + 16, order), block.loadUInt64(at: tail + 24, order))
+    }
+
+    /// ``seal(_:offset:order:)`` of copies of `block`, one per offset: the magic and each offset's checksum
+    /// written into the tail of its copy, the block's bytes hashed once.
+    public static func sealed(_ block: [UInt8], offsets: [UInt64], order: ByteOrder) -> [[UInt8]] {
+        precondition(block.count >= size, "a checksummed block holds at least its 40-byte tail")
+        var body = block
+        body.storeUInt64(magic, at: body.count - size, order)
+        let checksums = body.withUnsafeBytes { compute($0, offsets: offsets, order: order) }
+        let tail = body.count - 32
+        return checksums.map { c in
+            var out = body
+            out.storeUInt64(c.words.0, at: tail, order)
+            out.storeUInt64(c.words.1, at: tail + 8, order)
+            out.storeUInt64(c.words.2, at: tail + 16, order)
+            out.storeUInt64(c.words.3, at: tail + 24, order)
+            return out
+        }
     }
 
     /// Writes the magic and a freshly computed checksum into the tail of `block`, in `order`.
@@ -136,9 +192,28 @@ public enum EmbeddedChecksum {
 
 /// Plain SHA-256 as ZFS stores it for `ZIO_CHECKSUM_SHA256` blocks: the digest as four big-endian words.
 public func zfsSHA256(_ bytes: [UInt8]) -> Checksum256 {
-    let d = Array(SHA256.hash(data: bytes))
-    return Checksum256(d.loadUInt64(at: 0, .big), d.loadUInt64(at: 8, .big), d.loadUInt64(at: 16, .big),
-                       d.loadUInt64(at: 24, .big))
+    bytes.withUnsafeBytes { zfsSHA256($0) }
+}
+
+/// ``zfsSHA256(_:)-([UInt8])`` of bytes in memory.
+public func zfsSHA256(_ bytes: UnsafeRawBufferPointer) -> Checksum256 {
+    var hasher = SHA256()
+    hasher.update(bufferPointer: bytes)
+    return hasher.finalize().withUnsafeBytes { d in
+        Checksum256(UInt64(bigEndian: d.loadUnaligned(fromByteOffset: 0, as: UInt64.self)),
+                    UInt64(bigEndian: d.loadUnaligned(fromByteOffset: 8, as: UInt64.self)),
+                    UInt64(bigEndian: d.loadUnaligned(fromByteOffset: 16, as: UInt64.self)),
+                    UInt64(bigEndian: d.loadUnaligned(fromByteOffset: 24, as: UInt64.self)))
+    }
+}
+
+/// Whether every byte of `bytes` is zero (eight at a time).
+public func isAllZero(_ bytes: UnsafeRawBufferPointer) -> Bool {
+    let words = bytes.count / 8
+    var any: UInt64 = 0
+    for i in 0..<words { any |= bytes.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self) }
+    for i in (words * 8)..<bytes.count { any |= UInt64(bytes[i]) }
+    return any == 0
 }
 
 /// Fletcher-4 over 32-bit words read in `order` (`fletcher_4_native` / `fletcher_4_byteswap`):

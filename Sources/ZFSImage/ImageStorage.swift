@@ -16,6 +16,11 @@ public protocol ImageStorage: AnyObject, Sendable {
     /// - Throws: `ImageError` when the range passes the end or the read fails.
     func read(at offset: UInt64, count: Int) throws(ImageError) -> [UInt8]
 
+    /// Fills all of `buffer` with the bytes at `offset`: ``read(at:count:)`` into memory the caller reuses.
+    ///
+    /// - Throws: `ImageError` when the range passes the end or the read fails.
+    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(ImageError)
+
     /// Writes all of `bytes` at `offset`; never past the end of the image.
     func write(_ bytes: [UInt8], at offset: UInt64) throws(ImageError)
 
@@ -24,6 +29,12 @@ public protocol ImageStorage: AnyObject, Sendable {
 }
 
 extension ImageStorage {
+    /// The default: ``read(at:count:)`` copied into `buffer`.
+    public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(ImageError) {
+        let bytes = try read(at: offset, count: buffer.count)
+        bytes.withUnsafeBytes { buffer.copyMemory(from: $0) }
+    }
+
     /// Checks that `count` bytes at `offset` lie inside the image, without overflow.
     public func checkRange(_ offset: UInt64, _ count: Int, _ what: String) throws(ImageError) {
         let (end, overflow) = offset.addingReportingOverflow(UInt64(max(count, 0)))

@@ -58,12 +58,21 @@ public struct LabelBackup: Sendable {
         /// each label (`nil` for a label it keeps): the digests of the labels before, and the embedded checksum
         /// each label carries after.
         public init(path: String, imageSize: UInt64, region: VdevRegion, before: [[UInt8]], newConfigAreas: [[UInt8]?]) {
+            self.init(path: path, imageSize: imageSize, region: region, before: before, newConfigAreas: newConfigAreas,
+                      beforeDigests: nil)
+        }
+
+        /// ``init(path:imageSize:region:before:newConfigAreas:)`` with the digests of `before` when the caller
+        /// has them already (`LabelBackup.digest` of each label, in order); `nil` computes them here.
+        package init(path: String, imageSize: UInt64, region: VdevRegion, before: [[UInt8]], newConfigAreas: [[UInt8]?],
+                     beforeDigests: [String]?) {
             precondition(before.count == newConfigAreas.count, "one planned config area (or nil) per label")
+            precondition(beforeDigests == nil || beforeDigests!.count == before.count, "one digest per label")
             self.path = path
             self.imageSize = imageSize
             self.region = region
             self.before = before
-            self.beforeDigests = before.map(LabelBackup.digest)
+            self.beforeDigests = beforeDigests ?? before.map(LabelBackup.digest)
             self.afterDigests = []
             let end = LabelLayout.configOffset + LabelLayout.configSize
             self.afterConfigChecksums = zip(before, newConfigAreas).map { label, area in
@@ -121,11 +130,16 @@ public struct LabelBackup: Sendable {
     }
 
     static func digest(_ bytes: [UInt8]) -> String {
+        // The hex of the digest's bytes: its four words, each taken big-endian, written out in turn.
         let c = zfsSHA256(bytes)
-        return [c.words.0, c.words.1, c.words.2, c.words.3].map { w in
-            let h = String(w, radix: 16)
-            return String(repeating: "0", count: 16 - h.count) + h
-        }.joined()
+        var out = [UInt8](repeating: 0, count: 64)
+        let digits: StaticString = "0123456789abcdef"
+        digits.withUTF8Buffer { d in
+            for (w, word) in [c.words.0, c.words.1, c.words.2, c.words.3].enumerated() {
+                for i in 0..<16 { out[w * 16 + i] = d[Int((word >> UInt64(60 - 4 * i)) & 0xF)] }
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// `seconds` since the epoch as ISO 8601 in UTC, `2026-12-05T11:58:50Z`: what `Date.ISO8601FormatStyle`
@@ -156,7 +170,13 @@ public struct LabelBackup: Sendable {
     /// Writes the backup to a new file and flushes it to stable storage; never overwrites a file. The file is of
     /// version 2 when every entry is (made with `Entry.init(path:imageSize:region:before:newConfigAreas:)`),
     /// else of version 1.
-    public func write(to path: String) throws {
+    public func write(to path: String) throws { try write(to: path, whileFlushing: {}) }
+
+    /// ``write(to:)`` that runs `work` after the file's bytes are written and their write-back to the disk has
+    /// started, but before waiting for them (`fsync`): the flush overlaps with `work`. When `work` throws, the
+    /// new file is removed (nothing refers to it yet) and the error passes on; the file is flushed, and its
+    /// directory too, only after `work` returned.
+    public func write(to path: String, whileFlushing work: () throws -> Void) throws {
         let version2 = entries.allSatisfy { $0.afterConfigChecksums != nil }
         let header = JSONValue.object([
             ("created", .string(Self.utcTimestamp(Int64(time(nil))))),
@@ -182,21 +202,21 @@ public struct LabelBackup: Sendable {
                 : "cannot create the backup file: \(ImageError.describe(errno: e))")
         }
         defer { close(fd) }
-        // The header, then each label straight from its buffer: no megabyte-sized copy of them all is made
-        // (its fresh pages cost more than the copy).
-        var failure: String?
-        for buffer in [head] + entries.flatMap(\.before) where failure == nil {
-            failure = buffer.withUnsafeBytes { raw in
-                var done = 0
-                while done < raw.count {
-                    let n = systemWrite(fd, raw.baseAddress! + done, raw.count - done)
-                    if n < 0 {
-                        if errno == EINTR { continue }
-                        return ImageError.describe(errno: errno)
-                    }
-                    done += n
-                }
-                return nil
+        // The header, then each label straight from its buffer (no megabyte-sized copy of them all is made: its
+        // fresh pages cost more than the copy). File blocks that would hold only zeros are not written at all:
+        // the file's length is set at the end, so they read back as zeros (holes) and cost neither the copy
+        // into the page cache nor the disk writes of the flush. Most of a label is zeros (the padding, unused
+        // uberblock slots, the config area past its nvlist).
+        var failure = Self.writeSkippingZeroBlocks(fd, [head] + entries.flatMap(\.before))
+        if failure == nil {
+            #if os(Linux)
+                // Starts the write-back of the dirty pages without waiting (and lets the page cache drop them once
+                // written; nothing reads the backup again in this process).
+                _ = posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED)
+            #endif
+            do { try work() } catch {
+                unlink(path)
+                throw error
             }
         }
         if failure == nil, fsync(fd) != 0 { failure = ImageError.describe(errno: errno) }
@@ -335,11 +355,63 @@ extension LabelBackup {
     }
 }
 
-/// write(2); inside `LabelBackup` the name `write` is its method.
-private func systemWrite(_ fd: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Int {
-    #if canImport(Glibc)
-        Glibc.write(fd, buffer, count)
-    #else
-        Darwin.write(fd, buffer, count)
-    #endif
+extension LabelBackup {
+    /// The size of the file blocks that ``writeSkippingZeroBlocks(_:_:)`` leaves unwritten when all zero.
+    package static let sparseBlockSize = 4096
+
+    /// Writes the concatenation of `buffers` to the new, empty file `fd` from offset 0, leaving out every
+    /// ``sparseBlockSize``-aligned block of the file that would hold only zeros, then sets the file's length
+    /// (`ftruncate`), so those blocks are holes that read as zeros. Returns the reason of a failure, or nil.
+    package static func writeSkippingZeroBlocks(_ fd: Int32, _ buffers: [[UInt8]]) -> String? {
+        var starts: [Int] = []
+        var length = 0
+        for b in buffers { starts.append(length); length += b.count }
+        let block = sparseBlockSize
+        // Whether the file block at `at` holds a non-zero byte, looking through the buffers it spans.
+        func blockHasData(_ at: Int) -> Bool {
+            let stop = min(at + block, length)
+            for (i, b) in buffers.enumerated() where starts[i] < stop && starts[i] + b.count > at {
+                let lo = max(at, starts[i]) - starts[i], hi = min(stop, starts[i] + b.count) - starts[i]
+                if b.withUnsafeBytes({ !isAllZero(UnsafeRawBufferPointer(rebasing: $0[lo..<hi])) }) { return true }
+            }
+            return false
+        }
+        // Writes the file range `lo..<hi` from the buffers it spans.
+        func writeRange(_ lo: Int, _ hi: Int) -> String? {
+            for (i, b) in buffers.enumerated() where starts[i] < hi && starts[i] + b.count > lo {
+                let from = max(lo, starts[i]) - starts[i], to = min(hi, starts[i] + b.count) - starts[i]
+                let failure: String? = b.withUnsafeBytes { raw in
+                    var done = from
+                    while done < to {
+                        let n = pwrite(fd, raw.baseAddress! + done, to - done, off_t(starts[i] + done))
+                        if n < 0 {
+                            if errno == EINTR { continue }
+                            return ImageError.describe(errno: errno)
+                        }
+                        if n == 0 { return "nothing written" }
+                        done += n
+                    }
+                    return nil
+                }
+                if let failure { return failure }
+            }
+            return nil
+        }
+        var runStart: Int?  // the start of the run of blocks with data being gathered
+        var at = 0
+        while at < length {
+            if blockHasData(at) {
+                if runStart == nil { runStart = at }
+            } else if let start = runStart {
+                if let failure = writeRange(start, at) { return failure }
+                runStart = nil
+            }
+            at += block
+        }
+        if let start = runStart, let failure = writeRange(start, length) { return failure }
+        while ftruncate(fd, off_t(length)) != 0 {
+            if errno != EINTR { return ImageError.describe(errno: errno) }
+        }
+        return nil
+    }
 }

@@ -63,15 +63,20 @@ public enum LabelWriter {
     ///   - force: edit even when the pool's state is ACTIVE (imported somewhere).
     /// - Throws: `ImageError` when a read fails, `LabelEditError` when the edit is refused.
     public static func plan(_ targets: [EditTarget], edit: LeafEdit, force: Bool = false) throws -> LabelEditPlan {
-        var members: [(name: String, labels: VdevLabels)] = []
         var raw: [[[UInt8]]] = []
-        for t in targets {
-            let labels = try readWholeLabels(t)
-            raw.append(labels)
+        for t in targets { raw.append(try readWholeLabels(t)) }
+        // A backup of these labels records their SHA-256 digests (a megabyte hashed per image): computed on a
+        // second thread while this one decodes the labels and plans, unless nothing will be written.
+        let writable = targets.allSatisfy { $0.image.isWritable }
+        let digests = writable ? BackgroundWork { [raw] in raw.map { $0.map(LabelBackup.digest) } } : nil
+        var members: [(name: String, labels: VdevLabels)] = []
+        for (t, labels) in zip(targets, raw) {
             members.append((t.name, VdevLabels(labelBytes: labels.map { Optional($0) }, vdevSize: t.region.size)))
         }
         var plan = try LabelEditPlan(members: members, edit: edit, force: force)
         plan.sourceLabels = raw
+        // Only for these very labels (arrays sharing storage compare equal at once).
+        if let digests { plan.sourceLabelDigests = { [raw] labels in labels == raw ? digests.value : nil } }
         return plan
     }
 
@@ -109,52 +114,85 @@ public enum LabelWriter {
             }
         }
         guard plan.writesAnything else { return LabelWriteReport(backup: nil, writes: []) }
-        // What is about to be written must be what the plan says: each area a valid label of the edited config.
-        // A member's areas hold the same packed config and differ only in their checksums (each covers its own
-        // offset), so the first is decoded in full and each other one is compared with it up to its checksum
-        // and has its checksum verified: the same verdict as decoding each, without three more copies.
-        for (t, member) in zip(targets, plan.members) {
-            var decoded: [UInt8]?  // an area of this member found to be a valid label of the edited config
-            for change in member.labels {
-                guard let area = change.newConfigArea else { continue }
-                var problem: String?
-                if let decoded, area.count == decoded.count,
-                   area.withUnsafeBytes({ a in decoded.withUnsafeBytes { d in memcmp(a.baseAddress!, d.baseAddress!, a.count - 32) == 0 } }) {
-                    if !EmbeddedChecksum.verify(area, offset: change.configOffset).isValid { problem = Label.Status.checksumMismatch.rawValue }
-                } else {
-                    let label = Label(configArea: area, index: change.index, offset: change.configOffset - UInt64(LabelLayout.configOffset))
-                    if label.status != .valid {
-                        problem = label.status.rawValue
-                    } else if label.config != member.after {
-                        problem = "it holds another config"
+        // Run while the backup's bytes go to disk (before its flush, and before any label write), or alone
+        // without a backup.
+        func checkPlannedAreas() throws {
+            // What is about to be written must be what the plan says: each area a valid label of the edited config.
+            // A member's areas hold the same packed config and differ only in their checksums (each covers its own
+            // offset), so the first is decoded in full and each other one is compared with it up to its checksum
+            // and has its checksum verified: the same verdict as decoding each, without three more copies.
+            for (t, member) in zip(targets, plan.members) {
+                var decoded: [UInt8]?  // an area of this member found to be a valid label of the edited config
+                var decodedOrder = ByteOrder.little
+                // The checksums of the areas equal to `decoded` up to them: one hash of that shared body, finished
+                // with each area's own offset (what verifying each would compute).
+                let sharing = member.labels.filter { $0.newConfigArea != nil }
+                var expected: [Int: Checksum256] = [:]
+                for change in member.labels {
+                    guard let area = change.newConfigArea else { continue }
+                    var problem: String?
+                    if let decoded, area.count == decoded.count,
+                       area.withUnsafeBytes({ a in decoded.withUnsafeBytes { d in memcmp(a.baseAddress!, d.baseAddress!, a.count - 32) == 0 } }) {
+                        if expected.isEmpty {
+                            let sums = decoded.withUnsafeBytes {
+                                EmbeddedChecksum.compute($0, offsets: sharing.map(\.configOffset), order: decodedOrder)
+                            }
+                            for (c, sum) in zip(sharing, sums) { expected[c.index] = sum }
+                        }
+                        if EmbeddedChecksum.storedChecksum(of: area, order: decodedOrder) != expected[change.index] {
+                            problem = Label.Status.checksumMismatch.rawValue
+                        }
                     } else {
-                        decoded = area
+                        let label = Label(configArea: area, index: change.index, offset: change.configOffset - UInt64(LabelLayout.configOffset))
+                        if label.status != .valid {
+                            problem = label.status.rawValue
+                        } else if label.config != member.after {
+                            problem = "it holds another config"
+                        } else {
+                            decoded = area
+                            decodedOrder = label.byteOrder ?? .little
+                            expected = [:]
+                        }
                     }
-                }
-                if let problem {
-                    throw LabelWriteError(message: "\(t.name): the planned label \(change.index) is not a valid label of the edited config (\(problem)); nothing was written")
+                    if let problem {
+                        throw LabelWriteError(message: "\(t.name): the planned label \(change.index) is not a valid label of the edited config (\(problem)); nothing was written")
+                    }
                 }
             }
         }
 
         var backup: String?
         if let backupPath {
-            let file = LabelBackup(entries: zip(targets, zip(plan.members, originals)).map { t, mo in
-                LabelBackup.Entry(path: t.image.path, imageSize: t.image.size, region: t.region, before: mo.1,
-                                  newConfigAreas: mo.1.indices.map { i in mo.0.labels.first { $0.index == i }?.newConfigArea })
+            // The digests computed while planning are those of `originals` (the plan's labels, found unchanged
+            // on disk above); without them they are computed here.
+            let digests = plan.sourceLabels != nil ? plan.sourceLabelDigests?(originals) : nil
+            let file = LabelBackup(entries: zip(targets, zip(plan.members, originals)).enumerated().map { i, tmo in
+                let (t, (member, before)) = tmo
+                return LabelBackup.Entry(path: t.image.path, imageSize: t.image.size, region: t.region, before: before,
+                                         newConfigAreas: before.indices.map { j in member.labels.first { $0.index == j }?.newConfigArea },
+                                         beforeDigests: digests?[i])
             })
-            try file.write(to: backupPath)
+            try file.write(to: backupPath, whileFlushing: checkPlannedAreas)
             backup = backupPath
+        } else {
+            try checkPlannedAreas()
         }
 
         var writes: [(String, Int, UInt64)] = []
         do {
             for phase in [[0, 2], [1, 3]] {
-                for (t, member) in zip(targets, plan.members) {
+                for (m, (t, member)) in zip(targets, plan.members).enumerated() {
                     for change in member.labels where phase.contains(change.index) {
                         guard let area = change.newConfigArea else { continue }
                         let offset = t.region.offset + change.configOffset
-                        try t.image.write(area, at: offset)
+                        // The image holds `originals` (checked above), so only the blocks of the area that change
+                        // are written: the result is byte for byte the planned area, and the flush has a few blocks
+                        // to write instead of 112 KiB, most of it zeros over holes it would have to allocate.
+                        let old = originals[m][change.index]
+                        let start = LabelLayout.configOffset
+                        for run in changedRuns(area, old.count == LabelLayout.labelSize ? old[start..<(start + area.count)] : nil) {
+                            try t.image.write(Array(area[run]), at: offset + UInt64(run.lowerBound))
+                        }
                         writes.append((t.name, change.index, offset))
                     }
                 }
@@ -165,14 +203,21 @@ public enum LabelWriter {
         }
 
         // Read back every written config area: it must hold exactly the bytes written, which were checked
-        // above to be a valid label of the edited config.
+        // above to be a valid label of the edited config. One buffer serves every area.
+        var back = [UInt8](repeating: 0, count: LabelLayout.configSize)
         for (t, member) in zip(targets, plan.members) {
             for change in member.labels {
                 guard let area = change.newConfigArea else { continue }
                 let offset = t.region.offset + change.configOffset
-                let back: [UInt8]
-                do { back = try t.image.read(at: offset, count: area.count) } catch {
-                    throw LabelWriteError(message: "\(t.name): label \(change.index) could not be read back: \(error)", backup: backup)
+                if back.count != area.count { back = [UInt8](repeating: 0, count: area.count) }
+                let failure: ImageError? = back.withUnsafeMutableBytes { buffer in
+                    do throws(ImageError) {
+                        try t.image.read(into: buffer, at: offset)
+                        return nil
+                    } catch { return error }
+                }
+                if let failure {
+                    throw LabelWriteError(message: "\(t.name): label \(change.index) could not be read back: \(failure)", backup: backup)
                 }
                 if !sameBytes([back], [area]) {
                     let at = zip(back, area).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? min(back.count, area.count)
@@ -181,6 +226,30 @@ public enum LabelWriter {
             }
         }
         return LabelWriteReport(backup: backup, writes: writes)
+    }
+
+    /// The size of the blocks ``changedRuns(_:_:)`` compares.
+    static let changeBlockSize = 4096
+
+    /// The ranges of `new` to write over `old` (the bytes there now, as long as `new`) so that it holds `new`:
+    /// runs of ``changeBlockSize``-byte blocks (counted from the start of `new`) that differ, merged. With no
+    /// `old`, or one of another length, the whole of `new`.
+    static func changedRuns(_ new: [UInt8], _ old: ArraySlice<UInt8>?) -> [Range<Int>] {
+        guard let old, old.count == new.count else { return new.isEmpty ? [] : [0..<new.count] }
+        var runs: [Range<Int>] = []
+        new.withUnsafeBytes { n in
+            old.withUnsafeBytes { o in
+                var at = 0
+                while at < n.count {
+                    let end = min(at + changeBlockSize, n.count)
+                    if memcmp(n.baseAddress! + at, o.baseAddress! + at, end - at) != 0 {
+                        if let last = runs.last, last.upperBound == at { runs[runs.count - 1] = last.lowerBound..<end } else { runs.append(at..<end) }
+                    }
+                    at = end
+                }
+            }
+        }
+        return runs
     }
 
     /// Whether two lists of buffers hold the same bytes (memcmp, not element by element).
@@ -200,13 +269,20 @@ public enum LabelWriter {
         try t.image.validate(t.region)
         guard labels.count == LabelLayout.labelCount else { return false }
         let chunk = 64 << 10
+        var now = [UInt8](repeating: 0, count: chunk)
         for i in 0..<LabelLayout.labelCount {
             guard labels[i].count == LabelLayout.labelSize else { return false }
             let start = t.region.offset + LabelLayout.labelOffset(i, vdevSize: t.region.size)
             for at in stride(from: 0, to: LabelLayout.labelSize, by: chunk) {
                 let count = min(chunk, LabelLayout.labelSize - at)
-                let now = try t.image.read(at: start + UInt64(at), count: count)
-                let same = now.count == count && now.withUnsafeBytes { n in
+                let failure: ImageError? = now.withUnsafeMutableBytes { buffer in
+                    do throws(ImageError) {
+                        try t.image.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[..<count]), at: start + UInt64(at))
+                        return nil
+                    } catch { return error }
+                }
+                if let failure { throw failure }
+                let same = now.withUnsafeBytes { n in
                     labels[i].withUnsafeBytes { l in memcmp(n.baseAddress!, l.baseAddress! + at, count) == 0 }
                 }
                 if !same { return false }

@@ -53,9 +53,7 @@ public struct Label: Sendable, Hashable {
     ///   - offset: the label's byte offset from the start of the leaf vdev.
     public init(bytes: [UInt8], index: Int, offset: UInt64) {
         precondition(bytes.count == LabelLayout.labelSize, "a label is 256 KiB")
-        self.init(
-            configArea: Array(bytes[LabelLayout.configOffset..<(LabelLayout.configOffset + LabelLayout.configSize)]),
-            index: index, offset: offset)
+        self.init(holding: bytes, at: LabelLayout.configOffset, index: index, offset: offset)
         self.bootenv = Bootenv(
             block: Array(bytes[LabelLayout.bootenvOffset..<(LabelLayout.bootenvOffset + LabelLayout.bootenvSize)]),
             offset: offset + UInt64(LabelLayout.bootenvOffset))
@@ -70,20 +68,31 @@ public struct Label: Sendable, Hashable {
     ///   - offset: the label's byte offset from the start of the leaf vdev.
     public init(configArea area: [UInt8], index: Int, offset: UInt64) {
         precondition(area.count == LabelLayout.configSize, "a config area is 112 KiB")
+        self.init(holding: area, at: 0, index: index, offset: offset)
+    }
+
+    /// Parses the config area that starts at `start` in `buffer`, in place: checksummed, tested for zeros and
+    /// decoded where it lies, without a copy of its 112 KiB.
+    private init(holding buffer: [UInt8], at start: Int, index: Int, offset: UInt64) {
         self.init(index: index, offset: offset, status: .absent, problem: nil, problemOffset: nil,
                   configChecksum: .noMagic, bootenv: Bootenv(offset: offset + UInt64(LabelLayout.bootenvOffset)),
                   uberblocks: [])
         let areaOffset = offset + UInt64(LabelLayout.configOffset)
-        let verdict = EmbeddedChecksum.verify(area, offset: areaOffset)
+        let (verdict, allZero) = buffer.withUnsafeBytes { raw in
+            let area = UnsafeRawBufferPointer(rebasing: raw[start..<(start + LabelLayout.configSize)])
+            let verdict = EmbeddedChecksum.verify(area, offset: areaOffset)
+            guard case .noMagic = verdict else { return (verdict, false) }
+            return (verdict, isAllZero(area))
+        }
         self.configChecksum = verdict
-        if case .noMagic = verdict, area.allSatisfy({ $0 == 0 }) {
+        if allZero {
             status = .absent
             problem = "the config area is all zero"
             problemOffset = areaOffset
             return
         }
         do {
-            let decoded = try NVList.decode(xdr: Array(area[..<LabelLayout.configCapacity]))
+            let decoded = try NVList.decode(xdr: buffer, in: start..<(start + LabelLayout.configCapacity))
             config = decoded.list
             streamHeader = decoded.header
             packedSize = decoded.byteCount
@@ -118,9 +127,8 @@ public struct Label: Sendable, Hashable {
     ///   - shift: slot size as a power of two, from the top-level vdev's ashift.
     public mutating func readUberblocks(from bytes: [UInt8], shift: Int) {
         let start = LabelLayout.uberblockRingOffset
-        uberblocks = UberblockRing.parse(
-            Array(bytes[start..<(start + LabelLayout.uberblockRingSize)]),
-            ringOffset: offset + UInt64(start), shift: shift)
+        uberblocks = UberblockRing.parse(bytes, from: start, count: LabelLayout.uberblockRingSize,
+                                         ringOffset: offset + UInt64(start), shift: shift)
     }
 
     /// A label that could not be read at all, for instance because it lies past the end of the image.

@@ -165,6 +165,10 @@ public struct LabelEditPlan: Sendable {
     /// (`LabelWriter.plan` does): applying then checks that the images still hold exactly these bytes instead
     /// of decoding and planning again.
     public var sourceLabels: [[[UInt8]]]?
+    /// The SHA-256 (hex) of each label of ``sourceLabels``, as the backup records them, when the planner has
+    /// them being computed (`LabelWriter.plan` hashes on a second thread while the plan is made): asking waits.
+    /// Given other labels than those it hashed, it answers nil.
+    package var sourceLabelDigests: (@Sendable ([[[UInt8]]]) -> [[String]]?)?
 
     /// Whether anything is to be written.
     public var writesAnything: Bool { members.contains { $0.writesAnything } }
@@ -208,11 +212,11 @@ public struct LabelEditPlan: Sendable {
         }
 
         // Resolve the leaf against the union of the members' trees.
-        var leaves: [UInt64: VdevLeaf] = [:]
+        var leaves = LeavesByGuid()
         var order: [UInt64] = []
         for base in bases {
             for leaf in base.config.vdevLeaves where leaves[leaf.guid] == nil {
-                leaves[leaf.guid] = leaf
+                leaves.all.append(leaf)
                 order.append(leaf.guid)
             }
         }
@@ -271,15 +275,17 @@ public struct LabelEditPlan: Sendable {
                 } else {
                     action = .writeFresh(reason: "\(label.status.rawValue)" + (label.problem.map { ": \($0)" } ?? ""))
                 }
-                var area: [UInt8]?
-                if action != .keep {
-                    var bytes = packed
-                    bytes.append(contentsOf: repeatElement(0, count: LabelLayout.configSize - packed.count))
-                    EmbeddedChecksum.seal(&bytes, offset: configOffset, order: order)
-                    area = bytes
-                }
                 changes.append(LabelChange(index: label.index, configOffset: configOffset, statusBefore: label.status,
-                                           action: action, newConfigArea: area))
+                                           action: action, newConfigArea: nil))
+            }
+            // Every area written holds the same packed config and zero fill and differs only in its checksum (which
+            // covers its own offset): sealed together, the 112 KiB hashed once.
+            let written = changes.indices.filter { changes[$0].action != .keep }
+            if !written.isEmpty {
+                var bytes = packed
+                bytes.append(contentsOf: repeatElement(0, count: LabelLayout.configSize - packed.count))
+                let areas = EmbeddedChecksum.sealed(bytes, offsets: written.map { changes[$0].configOffset }, order: order)
+                for (i, area) in zip(written, areas) { changes[i].newConfigArea = area }
             }
             planned.append(Member(name: base.name, guid: base.config.uint64("guid") ?? 0, before: base.config,
                                   after: after, labels: changes, diff: diff))
@@ -347,6 +353,13 @@ public struct LabelEditPlan: Sendable {
             preconditionFailure("the leaf was found at \(nodePath): \(error)")
         }
     }
+}
+
+/// Leaves by guid: an array searched in order. A pool's top-level vdev has a handful of leaves, and a
+/// `Dictionary<UInt64, VdevLeaf>` costs a `set` process more in run-time generic metadata than the search.
+private struct LeavesByGuid {
+    var all: [VdevLeaf] = []
+    subscript(guid: UInt64) -> VdevLeaf? { all.first { $0.guid == guid } }
 }
 
 extension LabelEditPlan {

@@ -113,17 +113,29 @@ enum UberblockRing {
     ///   - ringOffset: the ring's byte offset from the start of the leaf vdev.
     ///   - shift: slot size as a power of two (``LabelLayout/uberblockShift(ashift:)``).
     static func parse(_ ring: [UInt8], ringOffset: UInt64, shift: Int) -> [UberblockSlot] {
+        parse(ring, from: 0, count: ring.count, ringOffset: ringOffset, shift: shift)
+    }
+
+    /// ``parse(_:ringOffset:shift:)`` of the ring held by `count` bytes of `buffer` from `start` (a whole label,
+    /// say), in place: an all-zero slot, as most are, is recognised where it lies and never copied.
+    static func parse(_ buffer: [UInt8], from start: Int, count ringBytes: Int, ringOffset: UInt64, shift: Int)
+        -> [UberblockSlot]
+    {
         let slotSize = 1 << shift
-        let count = min(ring.count, LabelLayout.uberblockRingSize) / slotSize
+        let count = min(ringBytes, LabelLayout.uberblockRingSize) / slotSize
         var slots: [UberblockSlot] = []
         slots.reserveCapacity(count)
         for i in 0..<count {
-            let bytes = Array(ring[(i * slotSize)..<((i + 1) * slotSize)])
+            let lo = start + i * slotSize, hi = lo + slotSize
             let offset = ringOffset + UInt64(i * slotSize)
+            if buffer.withUnsafeBytes({ isAllZero(UnsafeRawBufferPointer(rebasing: $0[lo..<hi])) }) {
+                slots.append(UberblockSlot(index: i, offset: offset, uberblock: nil, checksum: .noMagic))
+                continue
+            }
+            let bytes = Array(buffer[lo..<hi])
             let ub = Uberblock(slot: bytes)
-            let verdict: EmbeddedChecksum.Verdict =
-                ub == nil && bytes.allSatisfy({ $0 == 0 }) ? .noMagic : EmbeddedChecksum.verify(bytes, offset: offset)
-            slots.append(UberblockSlot(index: i, offset: offset, uberblock: ub, checksum: verdict))
+            slots.append(UberblockSlot(index: i, offset: offset, uberblock: ub,
+                                       checksum: EmbeddedChecksum.verify(bytes, offset: offset)))
         }
         return slots
     }

@@ -13,13 +13,23 @@ struct RegionOptions: ParsableArguments {
     @Option(help: "Size in bytes of the vdev inside the image (with --offset).")
     var size: UInt64?
 
-    func validate() throws {
+    func validate() throws { try Self.validate(partition: partition, offset: offset, size: size) }
+
+    /// The checks of ``validate()`` on plain values (`zlabel set`'s direct argument path uses them too).
+    static func validate(partition: String?, offset: UInt64?, size: UInt64?) throws {
         if (offset == nil) != (size == nil) { throw ValidationError("--offset and --size go together") }
         if partition != nil && offset != nil { throw ValidationError("give --partition or --offset/--size, not both") }
     }
 
     /// Splits `IMAGE@OFFSET:SIZE` and combines it with the options into a path and a selector.
     func resolve(_ argument: String) throws -> (path: String, selector: RegionSelector?) {
+        try Self.resolve(argument, partition: partition, offset: offset, size: size)
+    }
+
+    /// ``resolve(_:)`` on plain values.
+    static func resolve(_ argument: String, partition: String?, offset: UInt64?, size: UInt64?) throws
+        -> (path: String, selector: RegionSelector?)
+    {
         let path: String, range: RegionSelector?
         do { (path, range) = try RegionSelector.splitImageArgument(argument) } catch let error as PartitionTableError {
             throw ValidationError("\(argument): \(error.message)")  // a usage error, not a place in the image

@@ -61,50 +61,17 @@ struct SetLabels: ParsableCommand {
     @Flag(help: "Print the plan and the result as JSON.")
     var json = false
 
-    func validate() throws {
-        if devid != nil && removeDevid { throw ValidationError("--devid and --remove-devid exclude each other") }
-        _ = try parseTarget(target, device: device)
-        for argument in images { _ = try region.resolve(argument) }
+    /// The parsed values, as the command runs them.
+    var request: SetRequest {
+        SetRequest(images: images, partition: region.partition, offset: region.offset, size: region.size, vdev: vdev,
+                   target: target, device: device, physPath: physPath, path: path, devid: devid,
+                   removeDevid: removeDevid, removeHostid: removeHostid, removeHostname: removeHostname,
+                   dryRun: dryRun, backup: backup, force: force, json: json)
     }
 
-    func run() throws {
-        var edit = LeafEdit(leaf: try selector())
-        if let physPath { edit.physPath = .set(NVString(physPath)) }
-        if let path { edit.path = .set(NVString(path)) }
-        if let devid { edit.devid = .set(NVString(devid)) }
-        if removeDevid { edit.devid = .remove }
-        edit.removeHostid = removeHostid
-        edit.removeHostname = removeHostname
-        let session: LabelEditSession
-        do {
-            session = try LabelEditSession(images: try images.map { try region.resolve($0) }, edit: edit,
-                                           target: try parseTarget(target, device: device), writable: !dryRun, force: force)
-        } catch let e as VdevChoiceError {
-            throw ValidationError(e.description + (e.found.isEmpty ? "" : " (--partition or IMAGE@OFFSET:SIZE)"))
-        }
-        if !json {
-            for note in session.notes { printError("target: \(note)") }
-            print(session.plan.summary, terminator: "")
-        }
-        if dryRun {
-            // A dry run writes nothing, but refuses as the edit would inside a container (apply rehearses itself).
-            try session.rehearse()
-            if json { printJSON(session.plan.json) } else { print("dry run: nothing written") }
-            return
-        }
-        let report = try session.apply(backupPath: backup)
-        if json {
-            printJSON(session.json(report))
-        } else if let saved = report.backup {
-            print("wrote \(report.writes.count) labels; read back and verified; original labels saved in \(saved)")
-        }
-    }
+    func validate() throws { try request.validate() }
 
-    private func selector() throws -> LeafSelector {
-        guard let vdev else { return .automatic }
-        if let guid = UInt64(vdev) { return .guid(guid) }
-        return .path(vdev)
-    }
+    func run() throws { try request.run() }
 }
 
 /// The boot targets' names, comma-separated, for the help of `--target`. Put together by hand: the argument

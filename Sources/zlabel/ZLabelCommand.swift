@@ -10,7 +10,15 @@ struct ZLabelCommand: ParsableCommand {
     /// the table in README.md ("Exit codes"); anything else goes to the argument parser's handling.
     /// Every subcommand is synchronous, so the process runs on its main thread and never starts the concurrency
     /// runtime's threads: a label command starts and exits as fast as the work allows.
-    static func main() { runCommandLine(Self.self, exitStatus: exitStatus(for:)) }
+    /// `zlabel set` in its common form skips the argument parser (`SetRequest(directArguments:)`); every other
+    /// command line, and any `set` that is not plainly that form, goes through it.
+    static func main() {
+        if let request = SetRequest(directArguments: CommandLine.arguments.dropFirst()) {
+            runParsedCommand(Self.self, exitStatus: exitStatus(for:)) { try request.run() }
+        } else {
+            runCommandLine(Self.self, exitStatus: exitStatus(for:))
+        }
+    }
 
     /// Every command here names itself (`commandName`): without a name the argument parser derives one from
     /// the type's name (`String(describing:)` of the metatype) at every start, and each such derivation costs

@@ -12,6 +12,31 @@ import Testing
         do { _ = try NVList.decode(xdr: bytes); return nil } catch { return error }
     }
 
+    @Test("a stream decoded in place inside a larger buffer reads as the same stream alone, errors at the same offsets")
+    func decodeInPlace() throws {
+        let alone = try NVList.decode(xdr: Self.sample)
+        let front: [UInt8] = [0xAA, 0xBB, 0xCC, 0xDD, 0xEE], back = [UInt8](repeating: 0x5A, count: 9)
+        let buffer = front + Self.sample + back
+        let range = front.count..<(front.count + Self.sample.count)
+        #expect(try NVList.decode(xdr: buffer, in: range) == alone)
+        // The bytes after the list (a label's zero fill) are ignored either way.
+        #expect(try NVList.decode(xdr: buffer, in: front.count..<buffer.count) == alone)
+        // Every truncation and a damaged byte throw with the offset the stream alone gives.
+        for n in 0..<Self.sample.count - 1 {
+            let inPlace = #expect(throws: NVListError.self) { try NVList.decode(xdr: buffer, in: front.count..<(front.count + n)) }
+            #expect(inPlace == error(Array(Self.sample[..<n])), "prefix of \(n) bytes")
+        }
+        var damaged = buffer
+        damaged[front.count + 7] = 1
+        var damagedAlone = Self.sample
+        damagedAlone[7] = 1
+        let e = #expect(throws: NVListError.self) { try NVList.decode(xdr: damaged, in: range) }
+        #expect(e == error(damagedAlone) && e?.offset == 4)
+        // A range outside the buffer throws, never traps.
+        #expect(throws: NVListError.self) { try NVList.decode(xdr: buffer, in: (buffer.count - 2)..<(buffer.count + 8)) }
+        #expect(throws: NVListError.self) { try NVList.decode(xdr: buffer, in: -4..<8) }
+    }
+
     @Test func emptyAndShortStreams() {
         #expect(error([])?.kind == .truncated)
         #expect(error([1, 1, 0])?.kind == .truncated)

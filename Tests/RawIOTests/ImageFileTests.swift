@@ -62,6 +62,36 @@ struct ImageFileTests {
         }
     }
 
+    @Test("reads of 64 KiB and more fill holes with zeros themselves: every mix of holes and data, at any alignment")
+    func holeAwareReads() throws {
+        let scratch = try Scratch()
+        let size = 4 * Self.mib
+        // Data runs of several sizes, aligned and not, separated by holes of several sizes; a trailing hole.
+        let runs: [(UInt64, [UInt8])] = [
+            (0, pattern(5_000, seed: 11)), (65_536, pattern(4_096, seed: 12)), (200_001, pattern(130_000, seed: 13)),
+            (1 << 20, pattern(1, seed: 14)), (2 * Self.mib - 3, pattern(70_000, seed: 15)),
+        ]
+        let path = try scratch.sparseFile("h.raw", size: size, writes: runs)
+        var expected = [UInt8](repeating: 0, count: Int(size))
+        for (offset, bytes) in runs { expected.replaceSubrange(Int(offset)..<Int(offset) + bytes.count, with: bytes) }
+        let file = try ImageFile(path: path)
+        #expect(try file.dataExtents().count > 1, "the file system keeps this file sparse")
+        var probes: [(UInt64, Int)] = [
+            (0, 65_536), (0, 262_144), (4_096, 65_536), (65_536, 65_536), (100_000, 300_000), (1 << 20, 65_536),
+            ((1 << 20) - 65_535, 65_536), (3 * Self.mib, Int(Self.mib)), (size - 65_536, 65_536), (0, Int(size)),
+        ]
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<40 {
+            let count = Int.random(in: 65_536...400_000, using: &rng)
+            probes.append((UInt64.random(in: 0...(size - UInt64(count)), using: &rng), count))
+        }
+        for (offset, count) in probes {
+            var buffer = [UInt8](repeating: 0xEE, count: count)  // stale bytes where a hole is must not survive
+            try buffer.withUnsafeMutableBytes { try file.read(into: $0, at: offset) }
+            #expect(buffer == Array(expected[Int(offset)..<Int(offset) + count]), "read of \(count) at \(offset)")
+        }
+    }
+
     @Test("a sparse file's size is its length, not what it occupies; its identity records it")
     func sparseSize() throws {
         let scratch = try Scratch()

@@ -18,6 +18,42 @@ import ZFSChecksum
         #expect(!EmbeddedChecksum.verify(b, offset: 0x20400).isValid)
     }
 
+    @Test("a block checked where it lies inside a larger buffer gets the verdict of its own copy", arguments: [ByteOrder.little, .big])
+    func verifyInPlace(order: ByteOrder) {
+        var block = (0..<4096).map { UInt8(truncatingIfNeeded: $0 &* 13) }
+        EmbeddedChecksum.seal(&block, offset: 0x4000, order: order)
+        let buffer = [UInt8](repeating: 0x77, count: 100) + block + [1, 2, 3]
+        buffer.withUnsafeBytes { raw in
+            let inPlace = UnsafeRawBufferPointer(rebasing: raw[100..<(100 + block.count)])
+            #expect(EmbeddedChecksum.verify(inPlace, offset: 0x4000) == .valid(order))
+            #expect(EmbeddedChecksum.verify(inPlace, offset: 0x4200) == EmbeddedChecksum.verify(block, offset: 0x4200))
+            #expect(EmbeddedChecksum.byteOrder(of: inPlace) == order)
+            #expect(zfsSHA256(inPlace) == zfsSHA256(block))
+            #expect(!isAllZero(inPlace))
+            #expect(isAllZero(UnsafeRawBufferPointer(rebasing: raw[0..<0])))
+        }
+        let zeros = [UInt8](repeating: 0, count: 4099)
+        zeros.withUnsafeBytes { #expect(isAllZero($0) && EmbeddedChecksum.verify($0, offset: 0) == .noMagic) }
+    }
+
+    @Test("one block sealed at several offsets at once equals sealing a copy at each", arguments: [ByteOrder.little, .big])
+    func sealedAtSeveralOffsets(order: ByteOrder) {
+        let block = Self.block(114_688, seed: 9)
+        let offsets: [UInt64] = [0x4000, 0x44000, 0x3FC4000, 0x3FE4000]
+        let together = EmbeddedChecksum.sealed(block, offsets: offsets, order: order)
+        #expect(together.count == offsets.count)
+        for (offset, area) in zip(offsets, together) {
+            var alone = block
+            EmbeddedChecksum.seal(&alone, offset: offset, order: order)
+            #expect(area == alone)
+            #expect(EmbeddedChecksum.verify(area, offset: offset) == .valid(order))
+            #expect(EmbeddedChecksum.storedChecksum(of: area, order: order) == EmbeddedChecksum.compute(area, offset: offset, order: order))
+        }
+        let sums = together[0].withUnsafeBytes { EmbeddedChecksum.compute($0, offsets: offsets, order: order) }
+        #expect(sums == offsets.map { EmbeddedChecksum.compute(together[0], offset: $0, order: order) })
+        #expect(EmbeddedChecksum.sealed(block, offsets: [], order: order).isEmpty)
+    }
+
     @Test func magicIsWrittenInTheBlocksOrder() {
         var le = [UInt8](repeating: 0, count: 64)
         EmbeddedChecksum.seal(&le, offset: 0, order: .little)

@@ -239,7 +239,7 @@ struct RefusalTests {
         #expect(!FileManager.default.fileExists(atPath: backups.file("backup").path))
     }
 
-    @Test("a planned label that is not a valid label of the edited config is refused before the backup", arguments: [
+    @Test("a planned label that is not a valid label of the edited config is refused before any write; no backup file is left", arguments: [
         (label: 0, at: 100), (label: 2, at: 100), (label: 3, at: LabelLayout.configSize - 1),
         (label: 1, at: LabelLayout.configSize - 40),
     ])

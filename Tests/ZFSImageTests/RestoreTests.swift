@@ -104,7 +104,7 @@ struct RestoreTests {
         let scratch = try Fixture.scratchCopy("rpool-kvm.img")
         let original = try ImageSnapshot(scratch.url)
         let backup = scratch.directory.file("crash.backup")
-        try Self.crashingEdit(scratch.url, after: 2, .fail, backup: backup)
+        try Self.crashingEdit(scratch.url, after: 2 * Self.writesPerLabel, .fail, backup: backup)
         // Labels 0 and 2 hold the new config, 1 and 3 the old one: restore puts back the two that changed.
         #expect(try !original.isUnchanged())
         #expect(try Self.restore(backup, into: scratch.url) == .restored(labels: 2))
@@ -117,7 +117,7 @@ struct RestoreTests {
         let scratch = try Fixture.scratchCopy("rpool-kvm.img")
         let original = try ImageSnapshot(scratch.url)
         let backup = scratch.directory.file("crash.backup")
-        try Self.crashingEdit(scratch.url, after: 2, .tear, backup: backup)
+        try Self.crashingEdit(scratch.url, after: 2 * Self.writesPerLabel, .tear, backup: backup)
         // Label 1 is half new, half old: it matches neither recorded state, so restore writes nothing.
         let torn = try ImageSnapshot(scratch.url)
         #expect(throws: ImageError.self) { _ = try Self.restore(backup, into: scratch.url) }
@@ -127,6 +127,10 @@ struct RestoreTests {
         #expect(try Self.restore(backup, into: scratch.url) == .restored(labels: 4))
         #expect(try original.isUnchanged())
     }
+
+    /// The writes of one label in this edit: only the changed blocks of a config area are written, here two runs
+    /// (the blocks of the nvlist from the first change on, and the block holding the checksum).
+    static let writesPerLabel = 2
 
     static func crashingEdit(_ url: URL, after writes: Int, _ kind: CrashPoint.Kind, backup: URL) throws {
         let crash = CrashPoint(after: writes, kind)
@@ -235,6 +239,37 @@ struct RestoreTests {
         #expect(try Data(contentsOf: existing) == Data("an older backup".utf8), "the existing backup was overwritten")
         #expect(try snapshot.isUnchanged(), "the image was written although its backup could not be saved")
         #expect(try Data(contentsOf: URL(fileURLWithPath: image + ".zlabel-backup")) == Data("mine".utf8))
+    }
+
+    @Test("the backup leaves its all-zero blocks unwritten (holes), reads back byte for byte, and restores exactly")
+    func sparseBackup() throws {
+        // The writer alone: buffers whose zero and non-zero bytes fall on, across and between block boundaries.
+        let dir = try TemporaryDirectory()
+        var pieces: [[UInt8]] = [Array("a header line\n".utf8), [UInt8](repeating: 0, count: 10_000),
+                                 [UInt8](repeating: 0, count: 3 * LabelBackup.sparseBlockSize), [UInt8](repeating: 0, count: 9_000)]
+        pieces[1][5_000] = 1
+        pieces[3][8_999] = 0xFF
+        pieces[3][0] = 7
+        let path = dir.file("pieces").path
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        #expect(fd >= 0)
+        #expect(LabelBackup.writeSkippingZeroBlocks(fd, pieces) == nil)
+        close(fd)
+        #expect(try [UInt8](Data(contentsOf: URL(fileURLWithPath: path))) == pieces.flatMap { $0 })
+
+        // A real backup: most of it is holes, and it restores the original bytes exactly.
+        let scratch = try Fixture.scratchCopy("rpool-kvm.img")
+        let original = try ImageSnapshot(scratch.url)
+        let backup = scratch.directory.file("kvm.backup")
+        try LibraryEdit.apply([scratch.url], Self.edit("/xpvd/xdf@51712:a"), backup: backup)
+        var info = stat()
+        #expect(stat(backup.path, &info) == 0)
+        #expect(info.st_size > 4 * 256 * 1024)
+        #expect(Int(info.st_blocks) * 512 < Int(info.st_size) / 2, "allocated \(info.st_blocks * 512) of \(info.st_size) bytes")
+        let saved = try LabelBackup(contentsOf: backup.path)
+        #expect(saved.entries[0].before == LeafRanges.wholeLabels(size: 64 << 20).map { [UInt8](original[$0]) })
+        #expect(try Self.restore(backup, into: scratch.url) == .restored(labels: 4))
+        #expect(try original.isUnchanged())
     }
 
     @Test("a damaged backup file is rejected")

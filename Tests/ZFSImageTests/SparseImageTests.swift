@@ -88,8 +88,9 @@ final class CountingImage: ImageStorage {
         let plan = try LabelWriter.plan([target], edit: edit)
         _ = try LabelWriter.apply(plan, to: [target], backupPath: dir.appendingPathComponent("backup").path)
         let c = image.counters.withLock { $0 }
-        #expect(c.writes == 4)
-        #expect(c.bytesWritten == 4 * LabelLayout.configSize)
+        // Only the changed blocks of the four config areas (at least one write per label).
+        #expect(c.writes >= 4)
+        #expect(c.bytesWritten > 0 && c.bytesWritten <= 4 * LabelLayout.configSize)
         var st = stat()
         #expect(stat(big, &st) == 0)
         #expect(st.st_blocks * 512 < 8 << 20, "the image now allocates \(st.st_blocks * 512) bytes")
