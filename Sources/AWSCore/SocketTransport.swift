@@ -271,7 +271,6 @@ public final class SocketTransport: HTTPTransport {
     }
 
     private func takeIdle(_ endpoint: Endpoint) -> SocketConnection? {
-        let now = monotonicNanos()
         let limit = durationNanos(configuration.idleTimeout)
         while true {
             let candidate: SocketConnection? = idle.withLock { pool in
@@ -280,7 +279,10 @@ public final class SocketTransport: HTTPTransport {
                 return c
             }
             guard let c = candidate else { return nil }
-            if now &- c.lastUsed < limit, !c.isReadableWhileIdle { return c }
+            // The clock is read after the connection was taken: another thread may have put it back a moment
+            // after this one started looking, and an earlier reading would make its age negative.
+            let now = monotonicNanos()
+            if now < c.lastUsed || now - c.lastUsed < limit, !c.isReadableWhileIdle { return c }
             // Too old, or the server closed it (or sent something unasked): drop it and look again.
             counters.withLock { $0.discarded += 1 }
         }
