@@ -60,7 +60,7 @@ public final class SocketTransport: HTTPTransport {
     }
 
     private let configuration: Configuration
-    private let threads: RequestThreads
+    let threads: RequestThreads
     private let idle = Mutex<[Endpoint: [SocketConnection]]>([:])
     private let addresses = Mutex<[String: (addresses: [SocketAddress], until: UInt64)]>([:])
     private let tls = Mutex<TLSContext?>(nil)
@@ -89,6 +89,10 @@ public final class SocketTransport: HTTPTransport {
         self.configuration = configuration
         self.threads = RequestThreads(limit: max(1, configuration.maxThreads))
     }
+
+    // A transport that was never shut down still lets its idle threads go when it is released (a running
+    // request holds the transport, so this cannot happen in the middle of one).
+    deinit { threads.stop() }
 
     /// Runs `body` with a transport and shuts it down afterwards, on both paths.
     public static func withTransport<R: Sendable>(
@@ -332,6 +336,13 @@ final class RequestThreads: @unchecked Sendable {
             condition.signal()
         }
         return true
+    }
+
+    /// Threads started and not yet ended.
+    var liveThreads: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return threadCount
     }
 
     /// Lets every thread end once the queue is empty.

@@ -1,4 +1,4 @@
-import AWSCore
+@testable import AWSCore
 import Crypto
 import Foundation
 import Testing
@@ -185,6 +185,25 @@ struct SocketTransportTests {
         let e = await task.value
         #expect(e?.kind == .cancelled)
         #expect(ContinuousClock.now - start < .seconds(5))
+    }
+
+    @Test("a transport released without shutdown lets its threads go")
+    func threadsEndWithoutShutdown() async throws {
+        let peer = try WirePeer()
+        var t: SocketTransport? = SocketTransport(configuration: .init(maxThreads: 6))
+        let threads = try #require(t?.threads)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<6 {
+                group.addTask { [t] in _ = try await t!.send(Self.request(peer, "GET", "/echo"), timeout: .seconds(10)) }
+            }
+            try await group.waitForAll()
+        }
+        #expect(threads.liveThreads > 0)
+        t = nil
+        for _ in 0..<100 where threads.liveThreads > 0 {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(threads.liveThreads == 0)
     }
 
     @Test("nothing listening: a connect error that says so")
