@@ -1,6 +1,6 @@
 // The bridge from AWSCore's request type to the HTTP/1.1 wire format (module HTTPWire).
 
-public import HTTPWire
+import HTTPWire
 import NIOCore
 
 enum HTTP1Request {
