@@ -108,11 +108,7 @@ public final class SocketTransport: HTTPTransport {
     /// afterwards fail.
     public func shutdown() {
         closed.store(true, ordering: .relaxed)
-        let all = idle.withLock { pool in
-            defer { pool.removeAll() }
-            return pool.values.flatMap { $0 }
-        }
-        _ = all  // closed as they are released
+        idle.withLock { $0.removeAll() }  // each connection closes its socket when released
         threads.stop()
     }
 

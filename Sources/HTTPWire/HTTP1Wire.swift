@@ -178,17 +178,11 @@ public struct HTTP1ResponseReader: Sendable {
                 i += used
                 try parseHead(headBytes, at: headOffset)
             case .fixedBody(let remaining):
-                let take = min(remaining, n - i)
-                body.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[i..<(i + take)]))
-                i += take
-                consumed += take
-                state = remaining - take == 0 ? .done : .fixedBody(remaining: remaining - take)
+                let left = takeBody(bytes, at: &i, upTo: remaining)
+                state = left == 0 ? .done : .fixedBody(remaining: left)
             case .chunkData(let remaining):
-                let take = min(remaining, n - i)
-                body.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[i..<(i + take)]))
-                i += take
-                consumed += take
-                state = remaining - take == 0 ? .chunkDataEnd : .chunkData(remaining: remaining - take)
+                let left = takeBody(bytes, at: &i, upTo: remaining)
+                state = left == 0 ? .chunkDataEnd : .chunkData(remaining: left)
             case .untilClose:
                 guard body.count + (n - i) <= maxBody else {
                     // The offset of the first byte over the limit, however the stream was cut into pieces.
@@ -222,6 +216,15 @@ public struct HTTP1ResponseReader: Sendable {
         }
         if case .done = state { return response() }
         return nil
+    }
+
+    /// Appends up to `remaining` body bytes from `bytes` at `i` (advancing it); returns how many are still due.
+    private mutating func takeBody(_ bytes: UnsafeRawBufferPointer, at i: inout Int, upTo remaining: Int) -> Int {
+        let take = min(remaining, bytes.count - i)
+        body.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[i..<(i + take)]))
+        i += take
+        consumed += take
+        return remaining - take
     }
 
     /// The peer closed the connection: returns the response if the close ends it, or throws.

@@ -207,8 +207,10 @@ public func zfsSHA256(_ bytes: UnsafeRawBufferPointer) -> Checksum256 {
     }
 }
 
-/// Whether every byte of `bytes` is zero (eight at a time).
-public func isAllZero(_ bytes: UnsafeRawBufferPointer) -> Bool {
+/// Whether every byte of `bytes` is zero (eight at a time). Package-only: DiskContainers has a public function of
+/// the same name, and a program importing both ZLabel (which re-exports this module) and DiskContainers would
+/// find the two ambiguous.
+package func isAllZero(_ bytes: UnsafeRawBufferPointer) -> Bool {
     let words = bytes.count / 8
     var any: UInt64 = 0
     for i in 0..<words { any |= bytes.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self) }
