@@ -6,6 +6,8 @@
 // Modules are split by what they may touch (see README.md, "Architecture"):
 //   NVList          XDR nvlist codec; knows nothing of ZFS
 //   ZFSChecksum     label SHA-256 with the offset verifier, fletcher2/4
+//   BlockHashing    SHA-256 of two or four messages side by side (CSHA256: the x86 SHA extensions), else
+//                   swift-crypto one after another
 //   ZFSLabel        labels, uberblocks, configs, edit plans (pure: bytes in, values out)
 //   DiskPartitions  MBR, GPT and SMI/VTOC tables (pure)
 //   DiskContainers  qcow2, VMDK, VHD, VHDX and zstd/xz/gzip-compressed raw as virtual disks (pure: reads
@@ -54,9 +56,15 @@ let package = Package(
     targets: [
         // MARK: label side (no HTTP anywhere below ZLabel)
         .target(name: "NVList", swiftSettings: strict),
+        .target(name: "CSHA256"),
+        .target(
+            name: "BlockHashing",
+            dependencies: ["CSHA256", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
         .target(
             name: "ZFSChecksum",
-            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["BlockHashing", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
         .target(name: "ZFSLabel", dependencies: ["NVList", "ZFSChecksum"], swiftSettings: strict),
@@ -75,7 +83,7 @@ let package = Package(
         .target(
             name: "ZFSImage",
             dependencies: [
-                "ZFSLabel", "DiskPartitions", "DiskContainers", "RawIO",
+                "BlockHashing", "ZFSLabel", "DiskPartitions", "DiskContainers", "RawIO",
             ],
             swiftSettings: strict
         ),
@@ -102,7 +110,8 @@ let package = Package(
         .target(
             name: "EBSUpload",
             dependencies: [
-                "AWSCore", "CXXHash", "DiskContainers", "RawIO", .product(name: "NIOCore", package: "swift-nio"),
+                "AWSCore", "BlockHashing", "CXXHash", "DiskContainers", "RawIO",
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),
@@ -141,6 +150,11 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["ZLabel"], path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "NVListTests", dependencies: ["NVList"], swiftSettings: strict),
         .testTarget(name: "ZFSChecksumTests", dependencies: ["ZFSChecksum"], swiftSettings: strict),
+        .testTarget(
+            name: "BlockHashingTests",
+            dependencies: ["BlockHashing", "CSHA256", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
         .testTarget(name: "ZFSLabelTests", dependencies: ["ZFSLabel", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "DiskPartitionsTests", dependencies: ["DiskPartitions"], swiftSettings: strict),
         .testTarget(name: "BootTargetsTests", dependencies: ["BootTargets"], swiftSettings: strict),
@@ -156,7 +170,7 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "EBSUploadTests",
-            dependencies: ["EBSUpload", "AWSCore", "EC2TestSupport", "zlabel", "zlabel-ec2"],
+            dependencies: ["BlockHashing", "EBSUpload", "AWSCore", "EC2TestSupport", "zlabel", "zlabel-ec2"],
             swiftSettings: strict
         ),
         .testTarget(
