@@ -1,4 +1,5 @@
 import AWSCore
+import BlockHashing
 import EBSUpload
 import EC2TestSupport
 import Foundation
@@ -419,4 +420,87 @@ struct UploadAgainstPeerTests {
         #expect(Set(source.prefetches) == Set(extents), "only data is hinted, each block once")
         #expect(source.prefetches.count == extents.count)
     }
+
+    @Test("blocks are hashed side by side; a companion whose read fails is read again by its own task; a block that never reads stops the upload, named")
+    func pairedHashingAndFailedReads() async throws {
+        let dir = try TestEnv.tempDir("pairs")
+        let peer = try StrictPeer()
+        defer { peer.stop() }
+        let path = dir + "/image.raw"
+        try TestImage.make(path, size: 12 * Self.block, writes: (0..<12).map { (UInt64($0) * Self.block, TestImage.pattern($0, seed: 11)) })
+        // Twelve data blocks, dispatched in order: block 4's task reads blocks 5, 6 and 7 as its companions, and the
+        // read of 5 fails.
+        let flaky = FlakySource(try ImageFile(path: path), failing: [5: 1], blockSize: Self.block)
+        var o = Self.options(dir, workers: 2)
+        o.seed = 5
+        let opts = o
+        let (result, lines) = try await UploadHarness.with(endpoint: peer.endpoint) { up, lines in
+            (try await up.upload(
+                source: flaky, name: path, identity: FileIdentity(device: 1, inode: 3, size: flaky.size, modifiedNanoseconds: 4),
+                options: opts), lines())
+        }
+        #expect(result.blocksUploaded == 12)
+        #expect(flaky.reads(of: 5) == 2, "read once as a companion (failed), once by its own task")
+        #expect((0..<12).filter { $0 != 5 }.allSatisfy { flaky.reads(of: $0) == 1 }, "every other block read once")
+        // Batches of four: 0–3 and 8–11 hashed side by side; of 4, 6 and 7 (5's read failed) two side by side and
+        // one alone; 5 alone, when its own task read it.
+        let together = SHA256Lanes.sideBySide ? 10 : 0
+        #expect(
+            lines.contains("debug: SHA-256: \(together) blocks hashed side by side"),
+            "\(lines.filter { $0.contains("SHA-256") })")
+        try peer.expectNoRejections()
+        let rb = try Readback.check(motoURL: peer.motoURL, snapshot: result.snapshotID, expectedImage: path)
+        #expect(rb.identical, "\(rb)")
+
+        // A block that can never be read: the upload stops, naming it, whether it was a companion (9) or not.
+        for bad: UInt64 in [9, 8] {
+            let broken = FlakySource(try ImageFile(path: path), failing: [bad: Int.max], blockSize: Self.block)
+            var p = Self.options(dir + "/\(bad)", workers: 2)
+            p.resume = false
+            let popts = p
+            await #expect {
+                try await UploadHarness.with(endpoint: peer.endpoint) { up, _ in
+                    try await up.upload(
+                        source: broken, name: path + ".\(bad)",
+                        identity: FileIdentity(device: 1, inode: 4 + bad, size: broken.size, modifiedNanoseconds: 4), options: popts)
+                }
+            } throws: { error in
+                guard let e = error as? SnapshotUploadError else { return false }
+                return e.failure.block == bad && e.failure.error.contains("read failed") && e.failure.error.contains("injected")
+            }
+        }
+    }
+}
+
+/// An image whose reads of some blocks fail a given number of times, counting the reads of each block.
+final class FlakySource: ImageSource, @unchecked Sendable {
+    struct Injected: Error, CustomStringConvertible {
+        var block: UInt64
+        var description: String { "injected read failure in block \(block)" }
+    }
+    let inner: any ImageSource
+    let blockSize: UInt64
+    private let lock = NSLock()
+    private var left: [UInt64: Int]
+    private var count: [UInt64: Int] = [:]
+    init(_ inner: any ImageSource, failing: [UInt64: Int], blockSize: UInt64) {
+        self.inner = inner
+        self.left = failing
+        self.blockSize = blockSize
+    }
+    var size: UInt64 { inner.size }
+    func reads(of block: UInt64) -> Int { lock.withLock { count[block, default: 0] } }
+    func dataExtents() throws -> [Range<UInt64>] { try inner.dataExtents() }
+    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws {
+        let block = offset / blockSize
+        let fail = lock.withLock { () -> Bool in
+            count[block, default: 0] += 1
+            guard let n = left[block], n > 0 else { return false }
+            left[block] = n - 1
+            return true
+        }
+        if fail { throw Injected(block: block) }
+        try inner.read(into: buffer, at: offset)
+    }
+    func prefetch(_ range: Range<UInt64>) { inner.prefetch(range) }
 }
