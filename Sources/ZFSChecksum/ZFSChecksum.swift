@@ -3,7 +3,6 @@
 // metadata blocks. Facts: `include/sys/zio.h`, `module/zfs/zio_checksum.c`, `module/zfs/sha2_zfs.c`,
 // `module/zcommon/zfs_fletcher.c`.
 
-import BlockHashing
 import Crypto
 
 /// A byte order, as ZFS records it: blocks are written in the writer's native order.
@@ -114,56 +113,6 @@ public enum EmbeddedChecksum {
         let stored = Checksum256(word(tail), word(tail + 8), word(tail + 16), word(tail + 24))
         let computed = compute(block, offset: offset, order: order)
         return stored == computed ? .valid(order) : .mismatch(order, stored: stored, computed: computed)
-    }
-
-    /// The verdicts of two blocks in memory, each at its own offset: what
-    /// ``verify(_:offset:)-(UnsafeRawBufferPointer,_)`` gives for each, with the two SHA-256s computed side by
-    /// side where the CPU allows (``SHA256Lanes``). The four labels of a vdev and the slots of an uberblock ring are
-    /// checked in pairs this way.
-    public static func verify(
-        _ first: UnsafeRawBufferPointer, offset firstOffset: UInt64,
-        _ second: UnsafeRawBufferPointer, offset secondOffset: UInt64
-    ) -> (Verdict, Verdict) {
-        guard let firstOrder = byteOrder(of: first), let secondOrder = byteOrder(of: second) else {
-            return (verify(first, offset: firstOffset), verify(second, offset: secondOffset))
-        }
-        var v1 = verifier(firstOffset, firstOrder), v2 = verifier(secondOffset, secondOrder)
-        let (d1, d2) = withUnsafeBytes(of: &v1) { s1 in
-            withUnsafeBytes(of: &v2) { s2 in
-                SHA256Lanes.hash(
-                    UnsafeRawBufferPointer(rebasing: first[..<(first.count - 32)]), then: s1,
-                    UnsafeRawBufferPointer(rebasing: second[..<(second.count - 32)]), then: s2)
-            }
-        }
-        func verdict(_ block: UnsafeRawBufferPointer, _ order: ByteOrder, _ digest: [UInt8]) -> Verdict {
-            let stored = storedChecksum(of: block, order: order)
-            let computed = digest.withUnsafeBytes { checksum(digest: $0) }
-            return stored == computed ? .valid(order) : .mismatch(order, stored: stored, computed: computed)
-        }
-        return (verdict(first, firstOrder, d1), verdict(second, secondOrder, d2))
-    }
-
-    /// The 32 bytes hashed in place of the checksum: `{offset, 0, 0, 0}` in `order`.
-    private static func verifier(_ offset: UInt64, _ order: ByteOrder) -> (UInt64, UInt64, UInt64, UInt64) {
-        (order == .little ? offset.littleEndian : offset.bigEndian, 0, 0, 0)
-    }
-
-    /// A SHA-256 digest as the four big-endian words ZFS keeps.
-    private static func checksum(digest d: UnsafeRawBufferPointer) -> Checksum256 {
-        Checksum256(UInt64(bigEndian: d.loadUnaligned(fromByteOffset: 0, as: UInt64.self)),
-                    UInt64(bigEndian: d.loadUnaligned(fromByteOffset: 8, as: UInt64.self)),
-                    UInt64(bigEndian: d.loadUnaligned(fromByteOffset: 16, as: UInt64.self)),
-                    UInt64(bigEndian: d.loadUnaligned(fromByteOffset: 24, as: UInt64.self)))
-    }
-
-    /// The checksum stored in the tail of a block in memory, read in `order`.
-    private static func storedChecksum(of block: UnsafeRawBufferPointer, order: ByteOrder) -> Checksum256 {
-        let tail = block.count - 32
-        func word(_ at: Int) -> UInt64 {
-            let v = block.loadUnaligned(fromByteOffset: at, as: UInt64.self)
-            return order == .little ? UInt64(littleEndian: v) : UInt64(bigEndian: v)
-        }
-        return Checksum256(word(tail), word(tail + 8), word(tail + 16), word(tail + 24))
     }
 
     /// The checksum ZFS would store in `block` at `offset`, in `order` (the stored words are ignored).

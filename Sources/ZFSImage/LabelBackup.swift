@@ -8,7 +8,6 @@
 #elseif canImport(Darwin)
     import Darwin
 #endif
-import BlockHashing
 import NVList
 import ZFSChecksum
 import ZFSLabel
@@ -51,8 +50,8 @@ public struct LabelBackup: Sendable {
             self.imageSize = imageSize
             self.region = region
             self.before = before
-            self.beforeDigests = LabelBackup.digests(before)
-            self.afterDigests = LabelBackup.digests(after)
+            self.beforeDigests = before.map(LabelBackup.digest)
+            self.afterDigests = after.map(LabelBackup.digest)
         }
 
         /// Creates a version 2 entry from the labels before an edit and the config area the edit writes into
@@ -73,7 +72,7 @@ public struct LabelBackup: Sendable {
             self.imageSize = imageSize
             self.region = region
             self.before = before
-            self.beforeDigests = beforeDigests ?? LabelBackup.digests(before)
+            self.beforeDigests = beforeDigests ?? before.map(LabelBackup.digest)
             self.afterDigests = []
             let end = LabelLayout.configOffset + LabelLayout.configSize
             self.afterConfigChecksums = zip(before, newConfigAreas).map { label, area in
@@ -128,23 +127,6 @@ public struct LabelBackup: Sendable {
         out.reserveCapacity(bytes.count * 2)
         for b in bytes { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 0x0F)]) }
         return String(decoding: out, as: UTF8.self)
-    }
-
-    /// ``digest(_:)`` of each label, two labels hashed side by side at a time (``SHA256Lanes``).
-    static func digests(_ labels: [[UInt8]]) -> [String] {
-        var out: [String] = []
-        out.reserveCapacity(labels.count)
-        var k = 0
-        while k + 1 < labels.count {
-            let (a, b) = labels[k].withUnsafeBytes { first in
-                labels[k + 1].withUnsafeBytes { SHA256Lanes.hash(first, $0) }
-            }
-            out.append(hex(a[...]))
-            out.append(hex(b[...]))
-            k += 2
-        }
-        if k < labels.count { out.append(digest(labels[k])) }
-        return out
     }
 
     static func digest(_ bytes: [UInt8]) -> String {

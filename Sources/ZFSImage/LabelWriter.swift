@@ -68,7 +68,7 @@ public enum LabelWriter {
         // A backup of these labels records their SHA-256 digests (a megabyte hashed per image): computed on a
         // second thread while this one decodes the labels and plans, unless nothing will be written.
         let writable = targets.allSatisfy { $0.image.isWritable }
-        let digests = writable ? BackgroundWork { [raw] in raw.map(LabelBackup.digests) } : nil
+        let digests = writable ? BackgroundWork { [raw] in raw.map { $0.map(LabelBackup.digest) } } : nil
         var members: [(name: String, labels: VdevLabels)] = []
         for (t, labels) in zip(targets, raw) {
             members.append((t.name, VdevLabels(labelBytes: labels.map { Optional($0) }, vdevSize: t.region.size)))

@@ -52,14 +52,8 @@ public struct Label: Sendable, Hashable {
     ///   - index: 0...3.
     ///   - offset: the label's byte offset from the start of the leaf vdev.
     public init(bytes: [UInt8], index: Int, offset: UInt64) {
-        self.init(bytes: bytes, index: index, offset: offset, configVerdict: nil)
-    }
-
-    /// ``init(bytes:index:offset:)`` with the config area's checksum verdict already known (``VdevLabels`` checks
-    /// the areas of two labels at a time).
-    init(bytes: [UInt8], index: Int, offset: UInt64, configVerdict: EmbeddedChecksum.Verdict?) {
         precondition(bytes.count == LabelLayout.labelSize, "a label is 256 KiB")
-        self.init(holding: bytes, at: LabelLayout.configOffset, index: index, offset: offset, verdict: configVerdict)
+        self.init(holding: bytes, at: LabelLayout.configOffset, index: index, offset: offset)
         self.bootenv = Bootenv(
             block: Array(bytes[LabelLayout.bootenvOffset..<(LabelLayout.bootenvOffset + LabelLayout.bootenvSize)]),
             offset: offset + UInt64(LabelLayout.bootenvOffset))
@@ -79,14 +73,14 @@ public struct Label: Sendable, Hashable {
 
     /// Parses the config area that starts at `start` in `buffer`, in place: checksummed, tested for zeros and
     /// decoded where it lies, without a copy of its 112 KiB.
-    private init(holding buffer: [UInt8], at start: Int, index: Int, offset: UInt64, verdict known: EmbeddedChecksum.Verdict? = nil) {
+    private init(holding buffer: [UInt8], at start: Int, index: Int, offset: UInt64) {
         self.init(index: index, offset: offset, status: .absent, problem: nil, problemOffset: nil,
                   configChecksum: .noMagic, bootenv: Bootenv(offset: offset + UInt64(LabelLayout.bootenvOffset)),
                   uberblocks: [])
         let areaOffset = offset + UInt64(LabelLayout.configOffset)
         let (verdict, allZero) = buffer.withUnsafeBytes { raw in
             let area = UnsafeRawBufferPointer(rebasing: raw[start..<(start + LabelLayout.configSize)])
-            let verdict = known ?? EmbeddedChecksum.verify(area, offset: areaOffset)
+            let verdict = EmbeddedChecksum.verify(area, offset: areaOffset)
             guard case .noMagic = verdict else { return (verdict, false) }
             return (verdict, isAllZero(area))
         }

@@ -125,7 +125,6 @@ enum UberblockRing {
         let count = min(ringBytes, LabelLayout.uberblockRingSize) / slotSize
         var slots: [UberblockSlot] = []
         slots.reserveCapacity(count)
-        var written: [Int] = []  // slots that are not all zero, to be checksummed two at a time
         for i in 0..<count {
             let lo = start + i * slotSize, hi = lo + slotSize
             let offset = ringOffset + UInt64(i * slotSize)
@@ -133,27 +132,10 @@ enum UberblockRing {
                 slots.append(UberblockSlot(index: i, offset: offset, uberblock: nil, checksum: .noMagic))
                 continue
             }
-            let ub = Uberblock(slot: Array(buffer[lo..<hi]))
-            slots.append(UberblockSlot(index: i, offset: offset, uberblock: ub, checksum: .noMagic))
-            written.append(i)
-        }
-        buffer.withUnsafeBytes { raw in
-            func slot(_ i: Int) -> UnsafeRawBufferPointer {
-                UnsafeRawBufferPointer(rebasing: raw[(start + i * slotSize)..<(start + (i + 1) * slotSize)])
-            }
-            var k = 0
-            while k < written.count {
-                let i = written[k]
-                if k + 1 < written.count {
-                    let j = written[k + 1]
-                    (slots[i].checksum, slots[j].checksum) = EmbeddedChecksum.verify(
-                        slot(i), offset: slots[i].offset, slot(j), offset: slots[j].offset)
-                    k += 2
-                } else {
-                    slots[i].checksum = EmbeddedChecksum.verify(slot(i), offset: slots[i].offset)
-                    k += 1
-                }
-            }
+            let bytes = Array(buffer[lo..<hi])
+            let ub = Uberblock(slot: bytes)
+            slots.append(UberblockSlot(index: i, offset: offset, uberblock: ub,
+                                       checksum: EmbeddedChecksum.verify(bytes, offset: offset)))
         }
         return slots
     }

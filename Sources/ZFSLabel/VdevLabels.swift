@@ -35,15 +35,11 @@ public struct VdevLabels: Sendable, Hashable {
         precondition(labelBytes.count == LabelLayout.labelCount, "four labels")
         self.vdevSize = vdevSize
         let canHold = LabelLayout.alignedSize(vdevSize) >= UInt64(LabelLayout.labelCount * LabelLayout.labelSize)
-        let offsets = (0..<LabelLayout.labelCount).map {
-            canHold ? LabelLayout.labelOffset($0, vdevSize: vdevSize) : UInt64($0 * LabelLayout.labelSize)
-        }
-        let verdicts = Self.configVerdicts(labelBytes, offsets: offsets)
         var labels: [Label] = []
         for (i, bytes) in labelBytes.enumerated() {
-            let offset = offsets[i]
+            let offset = canHold ? LabelLayout.labelOffset(i, vdevSize: vdevSize) : UInt64(i * LabelLayout.labelSize)
             if let bytes, bytes.count == LabelLayout.labelSize {
-                labels.append(Label(bytes: bytes, index: i, offset: offset, configVerdict: verdicts[i]))
+                labels.append(Label(bytes: bytes, index: i, offset: offset))
             } else {
                 labels.append(.missing(index: i, offset: offset, reason: missingReason(i)))
             }
@@ -61,25 +57,6 @@ public struct VdevLabels: Sendable, Hashable {
         }
         self.labels = labels
         self.activeUberblock = Self.chooseUberblock(labels)
-    }
-
-    /// The config areas' checksum verdicts of the labels that were read, two labels at a time (their SHA-256s
-    /// side by side); nil for a label that was not read.
-    static func configVerdicts(_ labelBytes: [[UInt8]?], offsets: [UInt64]) -> [EmbeddedChecksum.Verdict?] {
-        var verdicts = [EmbeddedChecksum.Verdict?](repeating: nil, count: labelBytes.count)
-        let read = labelBytes.indices.filter { labelBytes[$0]?.count == LabelLayout.labelSize }
-        let area = LabelLayout.configOffset..<(LabelLayout.configOffset + LabelLayout.configSize)
-        for k in stride(from: 0, to: read.count - 1, by: 2) {
-            let i = read[k], j = read[k + 1]
-            (verdicts[i], verdicts[j]) = labelBytes[i]!.withUnsafeBytes { a in
-                labelBytes[j]!.withUnsafeBytes { b in
-                    EmbeddedChecksum.verify(
-                        UnsafeRawBufferPointer(rebasing: a[area]), offset: offsets[i] + UInt64(area.lowerBound),
-                        UnsafeRawBufferPointer(rebasing: b[area]), offset: offsets[j] + UInt64(area.lowerBound))
-                }
-            }
-        }
-        return verdicts  // an odd one out is verified by Label itself
     }
 
     /// `vdev_uberblock_load`: over all labels and slots, the usable uberblock (checksum and magic; any

@@ -18,33 +18,6 @@ import ZFSChecksum
         #expect(!EmbeddedChecksum.verify(b, offset: 0x20400).isValid)
     }
 
-    @Test("two blocks checked together get the verdicts each gets alone: valid, mismatched, no magic, either order")
-    func verifiedInPairs() {
-        var blocks: [[UInt8]] = []
-        let offsets: [UInt64] = [0x20400, 0x21000, 0x4_0002_0000, 0x1000, 0x22000, 0x3_fff0_0000]
-        for (k, order) in [ByteOrder.little, .big, .little, .big, .little, .big].enumerated() {
-            var b = Self.block([1024, 4096, 114_688, 1024, 40, 8192][k], seed: UInt8(k))
-            EmbeddedChecksum.seal(&b, offset: offsets[k], order: order)
-            blocks.append(b)
-        }
-        blocks[2][100] ^= 0x40  // a mismatch
-        blocks[3] = [UInt8](repeating: 0, count: 1024)  // no magic
-        for i in blocks.indices {
-            for j in blocks.indices {
-                let alone = (EmbeddedChecksum.verify(blocks[i], offset: offsets[i]), EmbeddedChecksum.verify(blocks[j], offset: offsets[j]))
-                let paired = blocks[i].withUnsafeBytes { a in
-                    blocks[j].withUnsafeBytes { b in EmbeddedChecksum.verify(a, offset: offsets[i], b, offset: offsets[j]) }
-                }
-                #expect(paired.0 == alone.0 && paired.1 == alone.1, "blocks \(i) and \(j)")
-            }
-        }
-        // And the verdicts are the expected ones (not merely equal to each other).
-        #expect(EmbeddedChecksum.verify(blocks[0], offset: offsets[0]) == .valid(.little))
-        #expect(!EmbeddedChecksum.verify(blocks[2], offset: offsets[2]).isValid)
-        #expect(EmbeddedChecksum.verify(blocks[3], offset: offsets[3]) == .noMagic)
-        #expect(EmbeddedChecksum.verify(blocks[5], offset: offsets[5]) == .valid(.big))
-    }
-
     @Test("a block checked where it lies inside a larger buffer gets the verdict of its own copy", arguments: [ByteOrder.little, .big])
     func verifyInPlace(order: ByteOrder) {
         var block = (0..<4096).map { UInt8(truncatingIfNeeded: $0 &* 13) }
