@@ -6,8 +6,6 @@
 // Modules are split by what they may touch (see README.md, "Architecture"):
 //   NVList          XDR nvlist codec; knows nothing of ZFS
 //   ZFSChecksum     label SHA-256 with the offset verifier, fletcher2/4
-//   BlockHashing    SHA-256 of two or four messages side by side (CSHA256: the x86 SHA extensions), else
-//                   swift-crypto one after another
 //   ZFSLabel        labels, uberblocks, configs, edit plans (pure: bytes in, values out)
 //   DiskPartitions  MBR, GPT and SMI/VTOC tables (pure)
 //   DiskContainers  qcow2, VMDK, VHD, VHDX and zstd/xz/gzip-compressed raw as virtual disks (pure: reads
@@ -18,6 +16,8 @@
 //   ZFSImage        images and devices for the label side (through RawIO): vdev discovery, backups, edits
 //   ZLabel          umbrella: everything above, and nothing that speaks HTTP
 //   HTTPWire        HTTP/1.1 request heads and an incremental response reader (pure: bytes in, values out)
+//   BlockHashing    SHA-256 of two or four messages side by side (CSHA256: the x86 SHA extensions), else
+//                   swift-crypto one after another; the upload's block hashes
 //   AWSCore, EBSUpload  SigV4, AWS configuration, HTTP (its own HTTP/1.1 client over sockets and the
 //                   system's OpenSSL), EBS direct upload (product ZLabelEC2)
 //   EC2AMI          RegisterImage, DescribeImages, CopyImage, launch permissions; waits (product ZLabelEC2)
@@ -64,7 +64,7 @@ let package = Package(
         ),
         .target(
             name: "ZFSChecksum",
-            dependencies: ["BlockHashing", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
         .target(name: "ZFSLabel", dependencies: ["NVList", "ZFSChecksum"], swiftSettings: strict),
@@ -83,7 +83,7 @@ let package = Package(
         .target(
             name: "ZFSImage",
             dependencies: [
-                "BlockHashing", "ZFSLabel", "DiskPartitions", "DiskContainers", "RawIO",
+                "ZFSLabel", "DiskPartitions", "DiskContainers", "RawIO",
             ],
             swiftSettings: strict
         ),

@@ -3,7 +3,7 @@
 # warnings as errors, so a broken symbol link or an unresolvable doc comment reference fails CI.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
-targets=(NVList ZFSChecksum ZFSLabel DiskPartitions BootTargets DiskContainers RawIO ZFSImage ZFSMOS ZLabel HTTPWire AWSCore EBSUpload EC2AMI EC2Publish)
+targets=(NVList BlockHashing ZFSChecksum ZFSLabel DiskPartitions BootTargets DiskContainers RawIO ZFSImage ZFSMOS ZLabel HTTPWire AWSCore EBSUpload EC2AMI EC2Publish)
 args=()
 for target in "${targets[@]}"; do args+=(--target "$target"); done
 swift package generate-documentation "${args[@]}" --warnings-as-errors
