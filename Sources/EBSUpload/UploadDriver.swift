@@ -218,9 +218,10 @@ struct UploadDriver: Sendable {
 ///
 /// SHA-256 is most of an upload's CPU, and hashing blocks side by side costs less than hashing them one after
 /// the other (``SHA256Lanes``: two blocks at once take about 65 % of the time of two alone). So the task of a
-/// first attempt may be given *companions* (``batch`` less one): the blocks the driver will dispatch next. The task reads and decides
-/// them all, hashes them together, leaves each companion's buffer and digest in ``PreparedBlocks``, and sends its
-/// own block; a companion's task, when the driver dispatches it, takes what was left for it and only sends.
+/// first attempt may be given *companions* (``batch`` less one): the blocks the driver will dispatch next. The
+/// task reads and decides them all, hashes them together, leaves each companion's buffer and digest in
+/// ``PreparedBlocks``, and sends its own block; a companion's task, when the driver dispatches it, takes what
+/// was left for it and only sends.
 /// Preparing is synchronous, so every companion is left for its task (or left unprepared, when its read failed)
 /// before the preparing task can be suspended or cancelled: a task waiting for its block always wakes.
 struct BlockWork: Sendable {
@@ -281,7 +282,7 @@ struct BlockWork: Sendable {
         return Result(index: index, bytesRead: block.bytesRead, kind: .done(d.isZero ? .uploadedZero : .uploaded, d))
     }
 
-    /// Reads block `index` and decides whether it is sent; its SHA-256 is left for ``hash(_:_:)``.
+    /// Reads block `index` and decides whether it is sent; its SHA-256 is left for ``hash(_:)``.
     func prepare(_ index: UInt64) -> PreparedBlock {
         // Read straight into the buffer the request is sent from, without zero-filling it first: `read` writes
         // every byte of the block (holes and the tail as zeros).
@@ -364,6 +365,11 @@ final class PreparedBlocks: Sendable {
 
     /// Whether `index` is promised or ready.
     func contains(_ index: UInt64) -> Bool { entries.withLock { $0[index] != nil } }
+
+    /// How many tasks wait for `index` (for tests).
+    func waiting(for index: UInt64) -> Int {
+        entries.withLock { if case .preparing(let w)? = $0[index] { w.count } else { 0 } }
+    }
 
     /// Hands over block `index` (nil: its task is to prepare it itself) and wakes a task waiting for it.
     func deposit(_ index: UInt64, _ block: PreparedBlock?) {
