@@ -41,6 +41,7 @@ let package = Package(
         .library(name: "NVList", targets: ["NVList"]),
         .library(name: "DiskContainers", targets: ["DiskContainers"]),
         .library(name: "HTTPWire", targets: ["HTTPWire"]),
+        .library(name: "BlockHashing", targets: ["BlockHashing"]),
         .library(name: "ZLabelEC2", targets: ["AWSCore", "EBSUpload", "EC2AMI", "EC2Publish"]),
         .executable(name: "zlabel", targets: ["zlabel"]),
         .executable(name: "zlabel-ec2", targets: ["zlabel-ec2"]),

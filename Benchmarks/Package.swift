@@ -23,6 +23,8 @@ let package = Package(
         // Without the MallocInterposer trait the default RuntimeInterposer trait pulls in a package that
         // is not needed here (and not in every package mirror).
         .package(url: "https://github.com/ordo-one/package-benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
+        // The baseline of the side-by-side SHA-256 benchmarks (the root package depends on it too).
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
     ],
     targets: [
         // libnvpair (ZFS's own nvlist library, from libzfslinux-dev), the baseline for the codec benchmarks.
@@ -56,6 +58,8 @@ let package = Package(
             dependencies: [
                 "BenchmarkFixtures",
                 .product(name: "ZLabel", package: root),
+                .product(name: "BlockHashing", package: root),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Benchmark", package: "package-benchmark"),
             ],
             path: "Benchmarks/ChecksumBenchmarks",

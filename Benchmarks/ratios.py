@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Summarises package-benchmark's text output: per benchmark the median and best wall time, mallocs, and
-for every "decode X" / "encode X" pair the ratio of NVList to libnvpair (below 1.00: NVList is faster).
+for every "decode X" / "encode X" pair the ratio of NVList to libnvpair (below 1.00: NVList is faster), and
+for every "X side by side" / "X swift-crypto" pair the ratio of SHA256Lanes to swift-crypto.
 
     swift package --package-path Benchmarks benchmark --no-progress --time-units nanoseconds | tee out.txt
     python3 Benchmarks/ratios.py out.txt
@@ -44,6 +45,14 @@ def main():
         if name.endswith(" NVList"):
             base = name[: -len(" NVList")]
             theirs = results.get(base + " libnvpair")
+            if theirs and "p50" in r and "p50" in theirs:
+                print(f"{base:52} {r['p50'] / theirs['p50']:10.2f} {r['p0'] / theirs['p0']:10.2f}")
+    print()
+    print(f"{'side by side / swift-crypto (time ratio)':52} {'p50':>10} {'best':>10}")
+    for name, r in results.items():
+        if name.endswith(" side by side"):
+            base = name[: -len(" side by side")]
+            theirs = results.get(base + " swift-crypto")
             if theirs and "p50" in r and "p50" in theirs:
                 print(f"{base:52} {r['p50'] / theirs['p50']:10.2f} {r['p0'] / theirs['p0']:10.2f}")
 
