@@ -39,22 +39,20 @@ def main():
     for name, r in results.items():
         if "p50" in r:
             print(f"{name:52} {r['p50']:10.0f} {r['p0']:10.0f} {r.get('mallocs', ''):>8}")
+    print_ratios(results, "NVList / libnvpair", " NVList", " libnvpair")
+    print_ratios(results, "side by side / swift-crypto", " side by side", " swift-crypto")
+
+
+def print_ratios(results, title, ours, theirs):
+    """For every benchmark named X + ours with a baseline X + theirs: the time ratios, median and best."""
     print()
-    print(f"{'NVList / libnvpair (time ratio)':52} {'p50':>10} {'best':>10}")
+    print(f"{title + ' (time ratio)':52} {'p50':>10} {'best':>10}")
     for name, r in results.items():
-        if name.endswith(" NVList"):
-            base = name[: -len(" NVList")]
-            theirs = results.get(base + " libnvpair")
-            if theirs and "p50" in r and "p50" in theirs:
-                print(f"{base:52} {r['p50'] / theirs['p50']:10.2f} {r['p0'] / theirs['p0']:10.2f}")
-    print()
-    print(f"{'side by side / swift-crypto (time ratio)':52} {'p50':>10} {'best':>10}")
-    for name, r in results.items():
-        if name.endswith(" side by side"):
-            base = name[: -len(" side by side")]
-            theirs = results.get(base + " swift-crypto")
-            if theirs and "p50" in r and "p50" in theirs:
-                print(f"{base:52} {r['p50'] / theirs['p50']:10.2f} {r['p0'] / theirs['p0']:10.2f}")
+        if name.endswith(ours):
+            base = name[: -len(ours)]
+            other = results.get(base + theirs)
+            if other and "p50" in r and "p50" in other:
+                print(f"{base:52} {r['p50'] / other['p50']:10.2f} {r['p0'] / other['p0']:10.2f}")
 
 
 if __name__ == "__main__":
