@@ -57,12 +57,6 @@ let package = Package(
     targets: [
         // MARK: label side (no HTTP anywhere below ZLabel)
         .target(name: "NVList", swiftSettings: strict),
-        .target(name: "CSHA256"),
-        .target(
-            name: "BlockHashing",
-            dependencies: ["CSHA256", .product(name: "Crypto", package: "swift-crypto")],
-            swiftSettings: strict
-        ),
         .target(
             name: "ZFSChecksum",
             dependencies: [.product(name: "Crypto", package: "swift-crypto")],
@@ -96,6 +90,13 @@ let package = Package(
 
         // MARK: EC2 side
         .target(name: "HTTPWire", swiftSettings: strict),
+        // SHA-256 of several blocks side by side: the C kernel (x86 SHA extensions) and its Swift side.
+        .target(name: "CSHA256"),
+        .target(
+            name: "BlockHashing",
+            dependencies: ["CSHA256", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .target(
             name: "AWSCore",

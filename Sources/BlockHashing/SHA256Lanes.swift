@@ -8,8 +8,8 @@ import Crypto
 
 /// SHA-256 digests of two or more messages, computed side by side where the CPU allows it.
 public enum SHA256Lanes {
-    /// Whether this CPU runs two messages side by side (x86-64 with SHA, SSSE3 and SSE4.1); when not, ``hash(_:_:)``
-    /// hashes one message after the other with swift-crypto.
+    /// Whether this CPU runs two or four messages side by side (x86-64 with SHA, SSSE3 and SSE4.1); when not,
+    /// every function here hashes one message after the other with swift-crypto.
     public static let sideBySide: Bool = zlabel_sha256_available() != 0
 
     /// The SHA-256 digests (32 bytes each) of `first` and `second`, which may have any lengths.
