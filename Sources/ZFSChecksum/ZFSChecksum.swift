@@ -22,6 +22,12 @@ public struct Checksum256: Sendable, Hashable, CustomStringConvertible {
     /// Creates a checksum from its four words.
     public init(_ w0: UInt64, _ w1: UInt64, _ w2: UInt64, _ w3: UInt64) { words = (w0, w1, w2, w3) }
 
+    /// A SHA-256 digest (32 bytes) as ZFS keeps it: four big-endian words.
+    init(digest d: UnsafeRawBufferPointer) {
+        func word(_ at: Int) -> UInt64 { UInt64(bigEndian: d.loadUnaligned(fromByteOffset: at, as: UInt64.self)) }
+        self.init(word(0), word(8), word(16), word(24))
+    }
+
     public static func == (a: Self, b: Self) -> Bool {
         a.words.0 == b.words.0 && a.words.1 == b.words.1 && a.words.2 == b.words.2 && a.words.3 == b.words.3
     }
@@ -105,12 +111,7 @@ public enum EmbeddedChecksum {
     /// without copying it out.
     public static func verify(_ block: UnsafeRawBufferPointer, offset: UInt64) -> Verdict {
         guard let order = byteOrder(of: block) else { return .noMagic }
-        let tail = block.count - 32
-        func word(_ at: Int) -> UInt64 {
-            let v = block.loadUnaligned(fromByteOffset: at, as: UInt64.self)
-            return order == .little ? UInt64(littleEndian: v) : UInt64(bigEndian: v)
-        }
-        let stored = Checksum256(word(tail), word(tail + 8), word(tail + 16), word(tail + 24))
+        let stored = storedChecksum(of: block, order: order)
         let computed = compute(block, offset: offset, order: order)
         return stored == computed ? .valid(order) : .mismatch(order, stored: stored, computed: computed)
     }
@@ -137,21 +138,24 @@ public enum EmbeddedChecksum {
             var verifier: (UInt64, UInt64, UInt64, UInt64) = (order == .little ? offset.littleEndian : offset.bigEndian, 0, 0, 0)
             var hasher = body  // a copy of the state after the body (swift-crypto copies its context on write)
             withUnsafeBytes(of: &verifier) { hasher.update(bufferPointer: $0) }
-            return hasher.finalize().withUnsafeBytes { d in
-                Checksum256(UInt64(bigEndian: d.loadUnaligned(fromByteOffset: 0, as: UInt64.self)),
-                            UInt64(bigEndian: d.loadUnaligned(fromByteOffset: 8, as: UInt64.self)),
-                            UInt64(bigEndian: d.loadUnaligned(fromByteOffset: 16, as: UInt64.self)),
-                            UInt64(bigEndian: d.loadUnaligned(fromByteOffset: 24, as: UInt64.self)))
-            }
+            return hasher.finalize().withUnsafeBytes(Checksum256.init(digest:))
         }
     }
 
     /// The checksum stored in the tail of `block`, read in `order` (whether it is right or not).
     public static func storedChecksum(of block: [UInt8], order: ByteOrder) -> Checksum256 {
+        block.withUnsafeBytes { storedChecksum(of: $0, order: order) }
+    }
+
+    /// The stored checksum of a block in memory, read in `order`.
+    static func storedChecksum(of block: UnsafeRawBufferPointer, order: ByteOrder) -> Checksum256 {
         precondition(block.count >= size, "a checksummed block holds at least its 40-byte tail")
         let tail = block.count - 32
-        return Checksum256(block.loadUInt64(at: tail, order), block.loadUInt64(at: tail + 8, order),
-                           block.loadUInt64(at: tail + 16, order), block.loadUInt64(at: tail + 24, order))
+        func word(_ at: Int) -> UInt64 {
+            let v = block.loadUnaligned(fromByteOffset: at, as: UInt64.self)
+            return order == .little ? UInt64(littleEndian: v) : UInt64(bigEndian: v)
+        }
+        return Checksum256(word(tail), word(tail + 8), word(tail + 16), word(tail + 24))
     }
 
     /// ``seal(_:offset:order:)`` of copies of `block`, one per offset: the magic and each offset's checksum
@@ -199,12 +203,7 @@ public func zfsSHA256(_ bytes: [UInt8]) -> Checksum256 {
 public func zfsSHA256(_ bytes: UnsafeRawBufferPointer) -> Checksum256 {
     var hasher = SHA256()
     hasher.update(bufferPointer: bytes)
-    return hasher.finalize().withUnsafeBytes { d in
-        Checksum256(UInt64(bigEndian: d.loadUnaligned(fromByteOffset: 0, as: UInt64.self)),
-                    UInt64(bigEndian: d.loadUnaligned(fromByteOffset: 8, as: UInt64.self)),
-                    UInt64(bigEndian: d.loadUnaligned(fromByteOffset: 16, as: UInt64.self)),
-                    UInt64(bigEndian: d.loadUnaligned(fromByteOffset: 24, as: UInt64.self)))
-    }
+    return hasher.finalize().withUnsafeBytes(Checksum256.init(digest:))
 }
 
 /// Whether every byte of `bytes` is zero (eight at a time). Package-only: DiskContainers has a public function of
