@@ -155,7 +155,8 @@ public enum LabelWriter {
                         }
                     }
                     if let problem {
-                        throw LabelWriteError(message: "\(t.name): the planned label \(change.index) is not a valid label of the edited config (\(problem)); nothing was written")
+                        let at = String(t.region.offset + change.configOffset, radix: 16)
+                        throw LabelWriteError(message: "\(t.name): the planned label \(change.index) is not a valid label of the edited config (\(problem); its config area would go at byte 0x\(at)); nothing was written")
                     }
                 }
             }

@@ -258,6 +258,9 @@ struct RefusalTests {
         }
         #expect(error?.message.contains("the planned label \(label) is not a valid label of the edited config") == true,
                 "\(String(describing: error))")
+        // The byte offset of that label's config area in the image is named.
+        let area = targets[0].region.offset + plan.members[0].labels[i].configOffset
+        #expect(error?.message.contains("at byte 0x\(String(area, radix: 16))") == true, "\(String(describing: error))")
         #expect(try snapshot.isUnchanged())
         #expect(!FileManager.default.fileExists(atPath: backups.file("backup").path))
     }
