@@ -113,12 +113,21 @@ public final class CompressedRawStream {
     }
 }
 
-/// True when every byte is zero.
+/// True when every byte is zero. Reads eight bytes at a time and stops at the first 64 bytes that are not all
+/// zero, so a block of data is told from a zero block after a few words (the upload asks this of every block).
 public func isAllZero(_ bytes: UnsafeRawBufferPointer) -> Bool {
-    let words = bytes.count / 8
+    let n = bytes.count
+    var i = 0
     var acc: UInt64 = 0
-    for i in 0..<words { acc |= bytes.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self) }
-    for i in (words * 8)..<bytes.count { acc |= UInt64(bytes[i]) }
+    while i + 64 <= n {
+        for k in stride(from: 0, to: 64, by: 8) { acc |= bytes.loadUnaligned(fromByteOffset: i + k, as: UInt64.self) }
+        if acc != 0 { return false }
+        i += 64
+    }
+    while i < n {
+        acc |= UInt64(bytes[i])
+        i += 1
+    }
     return acc == 0
 }
 

@@ -1,5 +1,6 @@
 import CXXHash
 import Crypto
+import DiskContainers
 
 /// Reads 512 KiB blocks of an image: only the data extents are read (holes become zeros without a read),
 /// the part past the end of the image is zero padding, and overlay patches are applied last.
@@ -127,21 +128,4 @@ public struct BlockDigest: Sendable, Equatable {
         let s = needSHA ? Array(SHA256.hash(data: block)) : []
         return BlockDigest(sha256: s, xxh3: x, isZero: zero)
     }
-}
-
-/// True when all bytes are zero (word at a time).
-public func isAllZero(_ b: UnsafeRawBufferPointer) -> Bool {
-    let n = b.count
-    var i = 0
-    var acc: UInt64 = 0
-    while i + 64 <= n {
-        for k in stride(from: 0, to: 64, by: 8) { acc |= b.loadUnaligned(fromByteOffset: i + k, as: UInt64.self) }
-        if acc != 0 { return false }
-        i += 64
-    }
-    while i < n {
-        if b[i] != 0 { return false }
-        i += 1
-    }
-    return acc == 0
 }
