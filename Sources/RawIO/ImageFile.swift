@@ -129,7 +129,7 @@ public final class ImageFile: Sendable {
         var pos = Int64(offset)
         func zero(_ from: Int64, _ to: Int64) {
             let lo = Int(from - Int64(offset)), hi = Int(to - Int64(offset))
-            UnsafeMutableRawBufferPointer(rebasing: buffer[lo..<hi]).initializeMemory(as: UInt8.self, repeating: 0)
+            Self.clear(UnsafeMutableRawBufferPointer(rebasing: buffer[lo..<hi]))
         }
         var atData = false  // whether pos is known to be the start of data (SEEK_DATA just said so)
         while pos < end {
@@ -176,6 +176,24 @@ public final class ImageFile: Sendable {
             zero(pos, stop)
             pos = stop
             atData = stop == data
+        }
+    }
+
+    /// Sets every byte of `bytes` to zero, writing only the memory pages that are not zero already. A label-sized
+    /// buffer is a fresh mapping whose pages read as zeros without memory of their own until written: a hole
+    /// read into it then costs a read of each page instead of a page allocated, cleared and zeroed again.
+    static func clear(_ bytes: UnsafeMutableRawBufferPointer) {
+        guard let base = bytes.baseAddress else { return }
+        let page = 4096
+        var at = 0
+        while at < bytes.count {
+            let end = min(bytes.count, at + page - Int(bitPattern: base + at) % page)  // to the next page boundary
+            let chunk = UnsafeMutableRawBufferPointer(rebasing: bytes[at..<end])
+            var bits: UInt64 = 0
+            for i in stride(from: 0, to: chunk.count - 7, by: 8) { bits |= chunk.loadUnaligned(fromByteOffset: i, as: UInt64.self) }
+            for i in (chunk.count & ~7)..<chunk.count { bits |= UInt64(chunk[i]) }
+            if bits != 0 { chunk.initializeMemory(as: UInt8.self, repeating: 0) }
+            at = end
         }
     }
 

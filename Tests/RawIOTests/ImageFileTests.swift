@@ -1,5 +1,5 @@
 import Foundation
-import RawIO
+@testable import RawIO
 import Testing
 
 /// A directory of its own under the system's temporary directory, removed at the end of the test.
@@ -89,6 +89,25 @@ struct ImageFileTests {
             var buffer = [UInt8](repeating: 0xEE, count: count)  // stale bytes where a hole is must not survive
             try buffer.withUnsafeMutableBytes { try file.read(into: $0, at: offset) }
             #expect(buffer == Array(expected[Int(offset)..<Int(offset) + count]), "read of \(count) at \(offset)")
+        }
+    }
+
+    @Test("clearing a range leaves every byte zero, whatever page of it held one non-zero byte, at any alignment")
+    func clearLeavesOnlyZeros() {
+        let size = 5 * 4096 + 100
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 4096)
+        defer { buffer.deallocate() }
+        // One non-zero byte at each kind of place: a page's first, last and middle byte, the range's edges.
+        let spots = [0, 1, 7, 8, 4095, 4096, 4097, 6000, 8191, 12_288, 16_383, 20_479, size - 1]
+        for (lo, hi) in [(0, size), (3, size - 5), (4096, 8192), (4000, 4200), (17, 18), (9, 9)] {
+            for spot in spots {
+                buffer.initializeMemory(as: UInt8.self, repeating: 0)
+                buffer[spot] = 0xA5
+                ImageFile.clear(UnsafeMutableRawBufferPointer(rebasing: buffer[lo..<hi]))
+                let inside = lo..<hi
+                #expect(buffer[spot] == (inside.contains(spot) ? 0 : 0xA5), "byte \(spot), range \(lo)..<\(hi)")
+                #expect(buffer.enumerated().allSatisfy { $0.offset == spot || $0.element == 0 })
+            }
         }
     }
 
